@@ -1,0 +1,284 @@
+//! Turning input tuples into jobs: one per job, `-n`/`-N` fixed groups, or
+//! `-X`/`-m` packing up to the system's real command-line limit.
+//!
+//! The limit is the kernel's (ARG_MAX less the environment), not xargs'
+//! 128 KiB; a line run by the shell is one argument, so it also obeys
+//! Linux's 128 KiB cap on a single argument.
+
+use std::collections::VecDeque;
+
+use crate::config::Packing;
+use crate::input::{InputError, Inputs};
+use crate::sys;
+use crate::template::{Fill, Template};
+
+/// One job: its sequence number (from 1) and its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// Sequence number, from 1, in input order.
+    pub seq: u64,
+    /// Values: one per input source, times the inputs in this job.
+    pub args: Vec<Vec<u8>>,
+}
+
+/// Linux's cap on one argument (MAX_ARG_STRLEN = 32 pages), NUL included.
+const MAX_ONE_ARG_BYTES: usize = 32 * 4096;
+
+/// Room left for argv (strings, NULs and pointers) once the environment and
+/// POSIX's 2048-byte headroom are taken from ARG_MAX.
+pub fn argv_budget() -> usize {
+    let env: usize = std::env::vars_os()
+        .map(|(k, v)| k.len() + v.len() + 2 + std::mem::size_of::<usize>())
+        .sum();
+    // PARX_SEQ and PARX_SLOT are added to every job's environment.
+    let parx_vars = 2 * (16 + 20 + std::mem::size_of::<usize>());
+    sys::arg_max().saturating_sub(env + parx_vars + 2048)
+}
+
+/// Builds jobs from inputs.
+pub struct Batcher {
+    inputs: Inputs,
+    packing: Packing,
+    template: Template,
+    slots: usize,
+    lookahead: VecDeque<Vec<Vec<u8>>>,
+    next_seq: u64,
+    /// For `-X`/`-m`: bytes available, fixed bytes of an empty command, and
+    /// the per-job count chosen when the whole input fit in one read-ahead.
+    fill: Option<FillLimits>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FillLimits {
+    limit: usize,
+    base: usize,
+    per_arg_overhead: usize,
+    spread: Option<usize>,
+    started: bool,
+}
+
+impl Batcher {
+    /// Jobs for `slots` slots from `inputs`.
+    pub fn new(
+        inputs: Inputs,
+        packing: Packing,
+        template: Template,
+        shell_words: usize,
+        slots: usize,
+    ) -> Self {
+        let fill = matches!(packing, Packing::Fill { .. }).then(|| {
+            let direct = template.direct().is_some();
+            let mut empty = Vec::new();
+            template.render_line(
+                &Fill {
+                    seq: u64::MAX,
+                    slot: usize::MAX,
+                    args: &[],
+                },
+                true,
+                &mut empty,
+            );
+            let budget = argv_budget();
+            let ptr = std::mem::size_of::<usize>();
+            let (limit, per_arg_overhead) = if direct {
+                (budget, ptr)
+            } else {
+                // sh, -c and the line itself: the line is one argument.
+                let shell = shell_words * (16 + ptr);
+                (budget.saturating_sub(shell).min(MAX_ONE_ARG_BYTES - 1), 0)
+            };
+            FillLimits {
+                limit,
+                base: empty.len() + 1,
+                per_arg_overhead,
+                spread: None,
+                started: false,
+            }
+        });
+        Self {
+            inputs,
+            packing,
+            template,
+            slots,
+            lookahead: VecDeque::new(),
+            next_seq: 1,
+            fill,
+        }
+    }
+
+    fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+        match self.lookahead.pop_front() {
+            Some(t) => Ok(Some(t)),
+            None => self.inputs.next_tuple(),
+        }
+    }
+
+    fn job(&mut self, args: Vec<Vec<u8>>) -> Job {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Job { seq, args }
+    }
+
+    /// The next job, or `None` when the input is used up.
+    pub fn next_job(&mut self) -> Result<Option<Job>, InputError> {
+        match self.packing {
+            Packing::One => Ok(self.next_tuple()?.map(|t| self.job(t))),
+            Packing::Fixed(0) => Ok(self.next_tuple()?.map(|_| self.job(Vec::new()))),
+            Packing::Fixed(n) => {
+                let mut args = Vec::new();
+                for _ in 0..n {
+                    match self.next_tuple()? {
+                        Some(t) => args.extend(t),
+                        None => break,
+                    }
+                }
+                Ok((!args.is_empty()).then(|| self.job(args)))
+            }
+            Packing::Fill { max_args } => self.next_filled_job(max_args),
+        }
+    }
+
+    fn cost(&self, tuple: &[Vec<u8>], limits: &FillLimits) -> usize {
+        tuple
+            .iter()
+            .map(|v| self.template.arg_cost(v) + limits.per_arg_overhead)
+            .sum()
+    }
+
+    /// GNU parallel spreads short input over the slots (five inputs and two
+    /// slots make jobs of three and two), so read ahead up to what the slots
+    /// could hold in full commands; if the input ends first, divide it.
+    fn read_ahead(&mut self, limits: &FillLimits) -> Result<Option<usize>, InputError> {
+        let room = limits
+            .limit
+            .saturating_sub(limits.base)
+            .saturating_mul(self.slots)
+            .min(64 << 20);
+        let mut total = 0;
+        while total <= room {
+            match self.inputs.next_tuple()? {
+                Some(t) => {
+                    total += self.cost(&t, limits);
+                    self.lookahead.push_back(t);
+                }
+                None => {
+                    let n = self.lookahead.len();
+                    return Ok((n > 0).then(|| n.div_ceil(self.slots).max(1)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_filled_job(&mut self, max_args: Option<usize>) -> Result<Option<Job>, InputError> {
+        let mut limits = self.fill.expect("fill limits exist in fill mode");
+        if !limits.started {
+            limits.spread = self.read_ahead(&limits)?;
+            limits.started = true;
+            self.fill = Some(limits);
+        }
+        let most = match (max_args, limits.spread) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(usize::MAX),
+        };
+        let mut args = Vec::new();
+        let mut count = 0;
+        let mut size = limits.base;
+        while count < most {
+            let Some(tuple) = self.next_tuple()? else {
+                break;
+            };
+            let cost = self.cost(&tuple, &limits);
+            if count > 0 && size + cost > limits.limit {
+                self.lookahead.push_front(tuple);
+                break;
+            }
+            size += cost;
+            count += 1;
+            args.extend(tuple);
+        }
+        Ok((count > 0).then(|| self.job(args)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{SourceKind, SourceSpec};
+    use crate::template::TemplateOptions;
+    use std::ffi::OsString;
+
+    fn batcher(values: &[&str], packing: Packing, slots: usize, words: &[&str]) -> Batcher {
+        let spec = SourceSpec {
+            kind: SourceKind::Args(values.iter().map(OsString::from).collect()),
+            linked: false,
+        };
+        let inputs = Inputs::open(&[spec], false, b'\n').unwrap();
+        let words: Vec<OsString> = words.iter().map(OsString::from).collect();
+        let template = Template::parse(
+            &words,
+            &TemplateOptions {
+                context_replace: true,
+                ..TemplateOptions::default()
+            },
+        )
+        .unwrap();
+        Batcher::new(inputs, packing, template, 1, slots)
+    }
+
+    fn sizes(mut b: Batcher) -> Vec<usize> {
+        let mut out = Vec::new();
+        while let Some(job) = b.next_job().unwrap() {
+            out.push(job.args.len());
+        }
+        out
+    }
+
+    #[test]
+    fn short_input_is_spread_over_the_slots() {
+        let b = batcher(
+            &["a", "b", "c", "d", "e"],
+            Packing::Fill { max_args: None },
+            2,
+            &["echo", "{}"],
+        );
+        assert_eq!(sizes(b), [3, 2]);
+    }
+
+    #[test]
+    fn fixed_groups_and_sequence_numbers() {
+        let mut b = batcher(&["a", "b", "c"], Packing::Fixed(2), 4, &["echo"]);
+        assert_eq!(
+            b.next_job().unwrap().unwrap(),
+            Job {
+                seq: 1,
+                args: vec![b"a".to_vec(), b"b".to_vec()]
+            }
+        );
+        assert_eq!(
+            b.next_job().unwrap().unwrap(),
+            Job {
+                seq: 2,
+                args: vec![b"c".to_vec()]
+            }
+        );
+        assert!(b.next_job().unwrap().is_none());
+    }
+
+    #[test]
+    fn long_input_fills_each_command_to_the_limit() {
+        let values: Vec<String> = (0..200_000).map(|i| format!("argument-{i}")).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let b = batcher(&refs, Packing::Fill { max_args: None }, 2, &["echo", "{}"]);
+        let limit = b.fill.unwrap().limit;
+        let jobs = sizes(b);
+        assert_eq!(jobs.iter().sum::<usize>(), 200_000);
+        // Each full command holds as many arguments as fit, so there are few.
+        let per_arg = "argument-100000".len() + 2;
+        assert!(
+            jobs.len() <= 200_000 * per_arg / limit + 2,
+            "{} jobs",
+            jobs.len()
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! What the user typed: the clap definition of parx's command line.
+//!
+//! No I/O and no validation across flags happens here; `config` turns these
+//! values into the settings the engine reads.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+const AFTER_HELP: &str = "\
+Examples:
+  parx gzip ::: *.log                      compress every log, one job per CPU
+  find . -name '*.png' | parx convert {} {.}.jpg
+  parx -j4 -k 'curl -s {} | wc -c' :::: urls.txt
+  parx echo {1}-{2} ::: a b ::: 1 2        a-1 a-2 b-1 b-2
+  parx -X rm -f {} < list                  as many names per rm as fit
+  printf 'a\\0b c\\0' | parx -0 ls -l
+
+Replacement strings: {} input  {.} without extension  {/} basename  {//} dirname
+  {/.} basename without extension  {#} job number  {%} slot  {N} input source N
+  ({1.} {2/} ... take the same suffixes). Values are always shell-quoted.
+
+Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
+100 failed; 130/143 interrupted; 141 output closed; 255 parx's own error.
+See the README or `man parx` for everything.";
+
+/// Run a command for every input line, in parallel.
+///
+/// Each input (a line of stdin, a `-0` record, `::: ARG`, a line of a `:::: FILE`)
+/// becomes one job, built from the COMMAND template. Values are substituted
+/// shell-quoted: input is never run as code.
+#[derive(Debug, Parser)]
+#[command(
+    name = "parx",
+    version,
+    about = "Run a command for every input, in parallel (GNU parallel syntax)",
+    after_help = AFTER_HELP,
+    override_usage = "parx [OPTIONS] [COMMAND [ARG]...] [::: ARG...]... [:::: FILE...]...",
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Number of job slots: N, N% of the CPUs, +N or -N relative to the CPUs,
+    /// 0 for as many as the system allows. Default: one per CPU.
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub jobs: Option<String>,
+
+    /// Read inputs from FILE (repeatable; each is one input source, like `:::: FILE`).
+    #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
+    pub arg_file: Vec<PathBuf>,
+
+    /// Inputs are separated by NUL bytes instead of newlines.
+    #[arg(short = '0', long = "null", visible_alias = "null-data")]
+    pub null: bool,
+
+    /// Inputs are separated by DELIM: one byte, or a C escape such as \t, \0, \x1f.
+    #[arg(short = 'd', long = "delimiter", value_name = "DELIM")]
+    pub delimiter: Option<OsString>,
+
+    /// Pair the input sources (the shorter ones wrap) instead of combining them.
+    #[arg(long = "link", visible_alias = "xapply")]
+    pub link: bool,
+
+    /// Use up to N inputs per job.
+    #[arg(short = 'n', long = "max-args", value_name = "N")]
+    pub max_args: Option<usize>,
+
+    /// Use up to N inputs per job; {1}..{N} refer to them (-N0: read one input, insert none).
+    #[arg(short = 'N', long = "max-replace-args", value_name = "N")]
+    pub max_replace_args: Option<usize>,
+
+    /// As many inputs per job as fit on one command line; the word around {} is
+    /// repeated for each (context replace).
+    #[arg(short = 'X', conflicts_with = "m")]
+    pub context_replace: bool,
+
+    /// As many inputs per job as fit on one command line; {} becomes all of them.
+    #[arg(short = 'm')]
+    pub m: bool,
+
+    /// Use STR instead of {} as the replacement string.
+    #[arg(short = 'I', value_name = "STR")]
+    pub replace: Option<String>,
+
+    /// Print each job's output in input order (other jobs keep running meanwhile).
+    #[arg(short = 'k', long = "keep-order")]
+    pub keep_order: bool,
+
+    /// Jobs write straight to parx's stdout and stderr (output may mix).
+    #[arg(short = 'u', long = "ungroup", conflicts_with_all = ["group", "line_buffer"])]
+    pub ungroup: bool,
+
+    /// Print each job's stdout, then its stderr, whole when it ends (default).
+    #[arg(long = "group", conflicts_with = "line_buffer")]
+    pub group: bool,
+
+    /// Print output line by line as jobs produce it; lines are never split or mixed.
+    #[arg(long = "line-buffer", visible_alias = "lb")]
+    pub line_buffer: bool,
+
+    /// Prefix each output line with the job's inputs and a tab.
+    #[arg(long = "tag")]
+    pub tag: bool,
+
+    /// Prefix each output line with STR (replacement strings allowed) and a tab.
+    #[arg(long = "tagstring", value_name = "STR")]
+    pub tagstring: Option<OsString>,
+
+    /// Directory for spilled output (default: $TMPDIR, then /tmp).
+    #[arg(long = "tmpdir", value_name = "DIR")]
+    pub tmpdir: Option<PathBuf>,
+
+    /// Quote the command words too, so the shell sees them literally.
+    #[arg(short = 'q', long = "quote")]
+    pub quote: bool,
+
+    /// Shell that runs the command line (default: $PARX_SHELL, then sh).
+    #[arg(long = "shell", value_name = "SHELL")]
+    pub shell: Option<OsString>,
+
+    /// Print each command (shell-quoted) instead of running it.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Print each command to stderr before running it.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+
+    /// The command template, then input sources: `::: ARG...` (arguments),
+    /// `:::: FILE...` (lines of files, `-` for stdin); `:::+` and `::::+` link a
+    /// source to the one before it.
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        num_args = 0..
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn command_keeps_its_own_flags() {
+        let cli = Cli::try_parse_from(["parx", "-j2", "grep", "-v", "x", ":::", "-a"]).unwrap();
+        assert_eq!(cli.jobs.as_deref(), Some("2"));
+        assert_eq!(cli.command, ["grep", "-v", "x", ":::", "-a"]);
+        assert!(cli.arg_file.is_empty());
+    }
+
+    #[test]
+    fn relative_jobs_take_a_sign() {
+        let cli = Cli::try_parse_from(["parx", "-j", "-1", "true"]).unwrap();
+        assert_eq!(cli.jobs.as_deref(), Some("-1"));
+        let cli = Cli::try_parse_from(["parx", "-j+2", "true"]).unwrap();
+        assert_eq!(cli.jobs.as_deref(), Some("+2"));
+    }
+}

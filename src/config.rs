@@ -1,0 +1,374 @@
+//! What the engine reads: settings validated and resolved from the command
+//! line and environment. Every check that spans several flags lives here.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::cli::Cli;
+use crate::exec::{ExecSettings, OutputMode};
+use crate::input::{SourceKind, SourceSpec};
+use crate::sys;
+use crate::template::{Template, TemplateOptions};
+
+/// A usage error: the message names the flag or value at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// How inputs are grouped into jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// One input (tuple) per job.
+    One,
+    /// `-n N`/`-N N`: up to N inputs per job; 0 reads one and inserts none.
+    Fixed(usize),
+    /// `-X`/`-m`: as many as fit on a command line, at most `max_args`.
+    Fill {
+        /// `-n`/`-N` given with `-X`/`-m`.
+        max_args: Option<usize>,
+    },
+}
+
+/// `--tag` or `--tagstring`.
+#[derive(Debug, Clone)]
+pub enum Tag {
+    /// The job's values joined by spaces.
+    Args,
+    /// A template rendered without quoting.
+    Template(Template),
+}
+
+/// Validated settings for one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Number of job slots.
+    pub slots: usize,
+    /// Record delimiter.
+    pub delimiter: u8,
+    /// Input sources, in order.
+    pub sources: Vec<SourceSpec>,
+    /// `--link`.
+    pub link: bool,
+    /// The command template.
+    pub template: Template,
+    /// Output line prefix.
+    pub tag: Option<Tag>,
+    /// Inputs per job.
+    pub packing: Packing,
+    /// How jobs run.
+    pub exec: ExecSettings,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `-v`.
+    pub verbose: bool,
+}
+
+const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
+
+/// Splits the trailing words into the command and its input sources.
+fn split_sources(words: &[OsString]) -> Result<(Vec<OsString>, Vec<SourceSpec>), UsageError> {
+    let first_sep = words
+        .iter()
+        .position(|w| SEPARATORS.contains(&w.as_bytes()))
+        .unwrap_or(words.len());
+    let command = words[..first_sep].to_vec();
+    let mut sources: Vec<SourceSpec> = Vec::new();
+    let mut rest = &words[first_sep..];
+    while let Some((sep, tail)) = rest.split_first() {
+        let end = tail
+            .iter()
+            .position(|w| SEPARATORS.contains(&w.as_bytes()))
+            .unwrap_or(tail.len());
+        let values = &tail[..end];
+        let sep = sep.as_bytes();
+        let linked = sep.ends_with(b"+");
+        if linked && sources.is_empty() {
+            return Err(UsageError(format!(
+                "'{}' links to the input source before it, but there is none",
+                String::from_utf8_lossy(sep)
+            )));
+        }
+        if sep.starts_with(b"::::") {
+            if values.is_empty() {
+                return Err(UsageError(
+                    "'::::' needs at least one file name (- for stdin)".into(),
+                ));
+            }
+            for (i, file) in values.iter().enumerate() {
+                sources.push(SourceSpec {
+                    kind: SourceKind::File(PathBuf::from(file)),
+                    linked: linked && i == 0,
+                });
+            }
+        } else {
+            sources.push(SourceSpec {
+                kind: SourceKind::Args(values.to_vec()),
+                linked,
+            });
+        }
+        rest = &tail[end..];
+    }
+    Ok((command, sources))
+}
+
+/// Parses `-d`: one byte, or a C escape.
+pub fn parse_delimiter(text: &[u8]) -> Result<u8, UsageError> {
+    let bad = || {
+        UsageError(format!(
+            "invalid delimiter '{}': give one byte or a C escape such as \\n, \\t, \\0 or \\x1f",
+            String::from_utf8_lossy(text)
+        ))
+    };
+    match text {
+        [b] => Ok(*b),
+        [b'\\', rest @ ..] => {
+            let simple = match rest {
+                b"n" => Some(b'\n'),
+                b"t" => Some(b'\t'),
+                b"r" => Some(b'\r'),
+                b"a" => Some(7),
+                b"b" => Some(8),
+                b"f" => Some(12),
+                b"v" => Some(11),
+                b"\\" => Some(b'\\'),
+                _ => None,
+            };
+            if let Some(b) = simple {
+                return Ok(b);
+            }
+            let s = std::str::from_utf8(rest).map_err(|_| bad())?;
+            if let Some(hex) = s.strip_prefix('x') {
+                if (1..=2).contains(&hex.len()) {
+                    return u8::from_str_radix(hex, 16).map_err(|_| bad());
+                }
+            } else if (1..=3).contains(&s.len()) {
+                return u8::from_str_radix(s, 8).map_err(|_| bad());
+            }
+            Err(bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// Number of CPUs parx may use.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// `-j 0`: as many slots as open-file and process limits allow, capped at
+/// 1024 (each slot is a thread and holds up to four pipe ends).
+fn max_slots() -> usize {
+    let (files, _) = sys::rlimit(sys::Resource::OpenFiles);
+    let (procs, _) = sys::rlimit(sys::Resource::Processes);
+    let by_files = usize::try_from(files.saturating_sub(32) / 4).unwrap_or(usize::MAX);
+    let by_procs = usize::try_from(procs / 2).unwrap_or(usize::MAX);
+    by_files.min(by_procs).clamp(1, 1024)
+}
+
+/// Parses `-j`.
+pub fn parse_jobs(text: Option<&str>, cpus: usize) -> Result<usize, UsageError> {
+    let Some(text) = text else { return Ok(cpus) };
+    let bad = || {
+        UsageError(format!(
+            "invalid value '{text}' for -j: expected N, N%, +N, -N or 0"
+        ))
+    };
+    let number = |s: &str| s.parse::<usize>().map_err(|_| bad());
+    let slots = if let Some(pct) = text.strip_suffix('%') {
+        cpus * number(pct)? / 100
+    } else if let Some(n) = text.strip_prefix('+') {
+        cpus + number(n)?
+    } else if let Some(n) = text.strip_prefix('-') {
+        cpus.saturating_sub(number(n)?)
+    } else {
+        match number(text)? {
+            0 => max_slots(),
+            n => n,
+        }
+    };
+    Ok(slots.max(1))
+}
+
+impl Config {
+    /// Validates the command line.
+    pub fn from_cli(cli: Cli) -> Result<Self, UsageError> {
+        let slots = parse_jobs(cli.jobs.as_deref(), cpu_count())?;
+        let delimiter = match (&cli.delimiter, cli.null) {
+            (Some(_), true) => return Err(UsageError("-0 and -d cannot be used together".into())),
+            (Some(d), false) => parse_delimiter(d.as_bytes())?,
+            (None, true) => 0,
+            (None, false) => b'\n',
+        };
+        let (command, mut argument_sources) = split_sources(&cli.command)?;
+        let mut sources: Vec<SourceSpec> = cli
+            .arg_file
+            .iter()
+            .map(|f| SourceSpec {
+                kind: SourceKind::File(f.clone()),
+                linked: false,
+            })
+            .collect();
+        sources.append(&mut argument_sources);
+        if sources.is_empty() {
+            sources.push(SourceSpec {
+                kind: SourceKind::Stdin,
+                linked: false,
+            });
+        }
+        let reads_stdin = sources.iter().any(|s| match &s.kind {
+            SourceKind::Stdin => true,
+            SourceKind::File(p) => p.as_os_str() == "-",
+            SourceKind::Args(_) => false,
+        });
+
+        let max_args = cli.max_replace_args.or(cli.max_args);
+        let packing = if cli.context_replace || cli.m {
+            Packing::Fill {
+                max_args: max_args.filter(|&n| n > 0),
+            }
+        } else {
+            max_args.map_or(Packing::One, Packing::Fixed)
+        };
+
+        let template_options = TemplateOptions {
+            replace: cli.replace.as_ref().map(|r| r.as_bytes().to_vec()),
+            quote_words: cli.quote,
+            context_replace: cli.context_replace,
+        };
+        if template_options.replace.as_deref() == Some(b"") {
+            return Err(UsageError("-I needs a non-empty replacement string".into()));
+        }
+        let template =
+            Template::parse(&command, &template_options).map_err(|e| UsageError(e.to_string()))?;
+        let tag = match (&cli.tagstring, cli.tag) {
+            (Some(text), _) => Some(Tag::Template(Template::parse_tag(
+                text,
+                template_options.replace.as_deref(),
+            ))),
+            (None, true) => Some(Tag::Args),
+            (None, false) => None,
+        };
+
+        let mode = if cli.ungroup && tag.is_none() {
+            OutputMode::Ungroup
+        } else if cli.keep_order {
+            OutputMode::KeepOrder
+        } else if cli.line_buffer || cli.ungroup {
+            OutputMode::LineBuffer
+        } else {
+            OutputMode::Group
+        };
+
+        let shell = shell_program(cli.shell.or_else(|| std::env::var_os("PARX_SHELL")))?;
+        let tmpdir = cli
+            .tmpdir
+            .or_else(|| {
+                std::env::var_os("TMPDIR")
+                    .filter(|t| !t.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
+        if !cli.dry_run && mode != OutputMode::Ungroup && !tmpdir.is_dir() {
+            return Err(UsageError(format!(
+                "temporary directory {} does not exist or is not a directory (set --tmpdir or TMPDIR)",
+                tmpdir.display()
+            )));
+        }
+
+        Ok(Config {
+            slots,
+            delimiter,
+            sources,
+            link: cli.link,
+            template,
+            tag,
+            packing,
+            exec: ExecSettings {
+                shell,
+                stdin_null: reads_stdin,
+                mode,
+                tmpdir,
+            },
+            dry_run: cli.dry_run,
+            verbose: cli.verbose,
+        })
+    }
+}
+
+/// `--shell`/`$PARX_SHELL`: a program, optionally with arguments
+/// (`bash -e`), split like a shell would.
+fn shell_program(setting: Option<OsString>) -> Result<Vec<OsString>, UsageError> {
+    let Some(setting) = setting.filter(|s| !s.is_empty()) else {
+        return Ok(vec![OsString::from("sh")]);
+    };
+    let words = match setting.to_str() {
+        Some(text) => shell_words::split(text)
+            .map_err(|e| UsageError(format!("cannot read the shell setting '{text}': {e}")))?
+            .into_iter()
+            .map(OsString::from)
+            .collect(),
+        None => vec![setting],
+    };
+    if words.is_empty() {
+        return Err(UsageError("the shell setting is empty".into()));
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_forms() {
+        assert_eq!(parse_jobs(None, 8), Ok(8));
+        assert_eq!(parse_jobs(Some("3"), 8), Ok(3));
+        assert_eq!(parse_jobs(Some("50%"), 8), Ok(4));
+        assert_eq!(parse_jobs(Some("+2"), 8), Ok(10));
+        assert_eq!(parse_jobs(Some("-2"), 8), Ok(6));
+        assert_eq!(parse_jobs(Some("-20"), 8), Ok(1));
+        assert!(parse_jobs(Some("0"), 8).unwrap() >= 1);
+        assert!(parse_jobs(Some("x"), 8).is_err());
+    }
+
+    #[test]
+    fn delimiter_forms() {
+        assert_eq!(parse_delimiter(b","), Ok(b','));
+        assert_eq!(parse_delimiter(b"\\t"), Ok(b'\t'));
+        assert_eq!(parse_delimiter(b"\\0"), Ok(0));
+        assert_eq!(parse_delimiter(b"\\x1f"), Ok(0x1f));
+        assert_eq!(parse_delimiter(b"\\101"), Ok(b'A'));
+        assert!(parse_delimiter(b"ab").is_err());
+        assert!(parse_delimiter(b"").is_err());
+    }
+
+    #[test]
+    fn sources_split_at_separators() {
+        let words: Vec<OsString> = ["echo", "{}", ":::", "a", "b", ":::+", "1", "::::", "f", "g"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let (command, sources) = split_sources(&words).unwrap();
+        assert_eq!(command, ["echo", "{}"]);
+        assert_eq!(sources.len(), 4);
+        assert!(sources[1].linked && !sources[2].linked && !sources[3].linked);
+        assert!(split_sources(&[OsString::from(":::+")]).is_err());
+    }
+
+    #[test]
+    fn shell_setting_splits_words() {
+        assert_eq!(
+            shell_program(Some("bash -e".into())).unwrap(),
+            ["bash", "-e"]
+        );
+        assert_eq!(shell_program(None).unwrap(), ["sh"]);
+    }
+}

@@ -1,0 +1,375 @@
+//! Input: byte-exact records from stdin, files and `:::` arguments, and the
+//! way several input sources combine into the argument tuples of jobs.
+//!
+//! Records are split on one delimiter byte and nothing else is touched: no
+//! trimming, no `\r` removal, no UTF-8 validation. Reading is lazy: the first
+//! input group streams (stdin of any length runs in constant memory), the
+//! others are held in memory because the cartesian product repeats them.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+/// Where one input source reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Values given on the command line after `:::`.
+    Args(Vec<OsString>),
+    /// Records of a file (`-a FILE`, `:::: FILE`).
+    File(PathBuf),
+    /// Records of parx's standard input.
+    Stdin,
+}
+
+/// One input source and whether it is linked (`:::+`, `::::+`) to the one before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// What it reads.
+    pub kind: SourceKind,
+    /// Paired with the previous source instead of combined with it.
+    pub linked: bool,
+}
+
+/// Errors while opening or reading an input source.
+#[derive(Debug)]
+pub struct InputError {
+    /// The source, as the user named it.
+    pub what: String,
+    /// What went wrong.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read input {}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Splits a byte stream into records at a delimiter byte.
+///
+/// The delimiter ends a record and is removed; a last record without a
+/// delimiter is still a record; empty input has no records.
+pub struct RecordReader<R> {
+    inner: BufReader<R>,
+    delimiter: u8,
+}
+
+impl<R: Read> RecordReader<R> {
+    /// Reads records from `inner`, split at `delimiter`.
+    pub fn new(inner: R, delimiter: u8) -> Self {
+        Self {
+            inner: BufReader::with_capacity(64 * 1024, inner),
+            delimiter,
+        }
+    }
+
+    /// The next record, without its delimiter, or `None` at the end of input.
+    pub fn next_record(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut record = Vec::new();
+        let n = loop {
+            match self.inner.read_until(self.delimiter, &mut record) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        if record.last() == Some(&self.delimiter) {
+            record.pop();
+        }
+        Ok(Some(record))
+    }
+}
+
+/// A source opened for reading: a stream of values.
+enum Stream {
+    Args(std::vec::IntoIter<OsString>),
+    Records(RecordReader<Box<dyn Read + Send>>),
+}
+
+impl Stream {
+    fn open(kind: &SourceKind, delimiter: u8) -> Result<Self, InputError> {
+        Ok(match kind {
+            SourceKind::Args(values) => Stream::Args(values.clone().into_iter()),
+            SourceKind::Stdin => {
+                Stream::Records(RecordReader::new(Box::new(io::stdin()), delimiter))
+            }
+            SourceKind::File(path) if path == Path::new("-") => {
+                Stream::Records(RecordReader::new(Box::new(io::stdin()), delimiter))
+            }
+            SourceKind::File(path) => {
+                let file = File::open(path).map_err(|source| InputError {
+                    what: path.display().to_string(),
+                    source,
+                })?;
+                Stream::Records(RecordReader::new(Box::new(file), delimiter))
+            }
+        })
+    }
+
+    fn next_value(&mut self, what: &str) -> Result<Option<Vec<u8>>, InputError> {
+        match self {
+            Stream::Args(values) => Ok(values.next().map(OsString::into_vec)),
+            Stream::Records(reader) => reader.next_record().map_err(|source| InputError {
+                what: what.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+fn describe(kind: &SourceKind) -> String {
+    match kind {
+        SourceKind::Args(_) => "arguments".to_string(),
+        SourceKind::Stdin => "standard input".to_string(),
+        SourceKind::File(p) if p == Path::new("-") => "standard input".to_string(),
+        SourceKind::File(p) => p.display().to_string(),
+    }
+}
+
+/// Linked sources read in lock step; yields one tuple per step.
+struct Group {
+    streams: Vec<(Stream, String)>,
+    /// `--link`: shorter sources wrap around until the longest ends.
+    /// `:::+`: the shortest source ends the group.
+    wrap: bool,
+    /// Values seen so far per source, kept only when wrapping needs them.
+    seen: Vec<Vec<Vec<u8>>>,
+    ended: Vec<bool>,
+    position: usize,
+}
+
+impl Group {
+    fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+        let mut tuple = Vec::with_capacity(self.streams.len());
+        for i in 0..self.streams.len() {
+            let value = if self.ended[i] {
+                None
+            } else {
+                let (stream, what) = &mut self.streams[i];
+                let v = stream.next_value(what)?;
+                if v.is_none() {
+                    self.ended[i] = true;
+                }
+                v
+            };
+            match value {
+                Some(v) => {
+                    if self.wrap {
+                        self.seen[i].push(v.clone());
+                    }
+                    tuple.push(v);
+                }
+                None if !self.wrap => return Ok(None),
+                None => tuple.push(Vec::new()), // placeholder, filled below
+            }
+        }
+        if self.wrap {
+            if self.ended.iter().all(|&e| e) {
+                return Ok(None);
+            }
+            for ((value, ended), seen) in tuple.iter_mut().zip(&self.ended).zip(&self.seen) {
+                if *ended {
+                    if seen.is_empty() {
+                        // An empty source linked to others contributes nothing
+                        // and stops the whole group, as in GNU parallel.
+                        return Ok(None);
+                    }
+                    *value = seen[self.position % seen.len()].clone();
+                }
+            }
+        }
+        self.position += 1;
+        Ok(Some(tuple))
+    }
+}
+
+/// Produces the argument tuples of all input sources combined: groups of
+/// linked sources form a cartesian product, the first group varying slowest.
+pub struct Inputs {
+    first: Group,
+    /// Later groups, fully read (the product walks them repeatedly).
+    rest: Vec<Vec<Vec<Vec<u8>>>>,
+    current_first: Option<Vec<Vec<u8>>>,
+    indices: Vec<usize>,
+    done: bool,
+}
+
+impl Inputs {
+    /// Opens every source. Files are opened now, so a missing file is an error
+    /// before any job runs.
+    pub fn open(specs: &[SourceSpec], link_all: bool, delimiter: u8) -> Result<Self, InputError> {
+        let mut groups: Vec<Vec<&SourceSpec>> = Vec::new();
+        for spec in specs {
+            match groups.last_mut() {
+                Some(last) if spec.linked || link_all => last.push(spec),
+                _ => groups.push(vec![spec]),
+            }
+        }
+        let mut opened = Vec::with_capacity(groups.len());
+        for group in &groups {
+            let mut streams = Vec::with_capacity(group.len());
+            for spec in group {
+                streams.push((Stream::open(&spec.kind, delimiter)?, describe(&spec.kind)));
+            }
+            let n = streams.len();
+            opened.push(Group {
+                streams,
+                wrap: link_all,
+                seen: vec![Vec::new(); n],
+                ended: vec![false; n],
+                position: 0,
+            });
+        }
+        let mut opened = opened.into_iter();
+        let first = opened.next().expect("at least one input source");
+        let mut rest = Vec::new();
+        for mut group in opened {
+            let mut tuples = Vec::new();
+            while let Some(t) = group.next_tuple()? {
+                tuples.push(t);
+            }
+            rest.push(tuples);
+        }
+        let done = rest.iter().any(Vec::is_empty);
+        Ok(Self {
+            first,
+            indices: vec![0; rest.len()],
+            rest,
+            current_first: None,
+            done,
+        })
+    }
+
+    /// The next combined tuple: one value per input source.
+    pub fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.current_first.is_none() || self.indices.is_empty() {
+            match self.first.next_tuple()? {
+                Some(t) => self.current_first = Some(t),
+                None => {
+                    self.done = true;
+                    return Ok(None);
+                }
+            }
+        }
+        let mut tuple = self.current_first.clone().expect("set above");
+        for (group, &i) in self.rest.iter().zip(&self.indices) {
+            tuple.extend(group[i].iter().cloned());
+        }
+        // Advance the odometer: the last group varies fastest.
+        let mut carry = true;
+        for (k, group) in self.rest.iter().enumerate().rev() {
+            if !carry {
+                break;
+            }
+            self.indices[k] += 1;
+            if self.indices[k] == group.len() {
+                self.indices[k] = 0;
+            } else {
+                carry = false;
+            }
+        }
+        if carry {
+            self.current_first = None;
+        }
+        Ok(Some(tuple))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn records(data: &[u8], delim: u8) -> Vec<Vec<u8>> {
+        let mut r = RecordReader::new(data, delim);
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record().unwrap() {
+            out.push(rec);
+        }
+        out
+    }
+
+    fn args(values: &[&str]) -> SourceSpec {
+        SourceSpec {
+            kind: SourceKind::Args(values.iter().map(OsString::from).collect()),
+            linked: false,
+        }
+    }
+
+    fn all(mut inputs: Inputs) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(t) = inputs.next_tuple().unwrap() {
+            let words: Vec<String> = t
+                .into_iter()
+                .map(|v| String::from_utf8(v).unwrap())
+                .collect();
+            out.push(words.join(" "));
+        }
+        out
+    }
+
+    #[test]
+    fn records_keep_everything_but_the_delimiter() {
+        assert_eq!(
+            records(b"a\r\n b \n\n\xff", b'\n'),
+            [&b"a\r"[..], b" b ", b"", b"\xff"]
+        );
+        assert!(records(b"", b'\n').is_empty());
+        assert_eq!(records(b"\n", b'\n'), [b""]);
+        assert_eq!(records(b"x\0y\0", 0), [b"x", b"y"]);
+    }
+
+    #[test]
+    fn product_varies_the_last_source_fastest() {
+        let inputs = Inputs::open(&[args(&["a", "b"]), args(&["1", "2"])], false, b'\n').unwrap();
+        assert_eq!(all(inputs), ["a 1", "a 2", "b 1", "b 2"]);
+    }
+
+    #[test]
+    fn link_wraps_the_shorter_source() {
+        let inputs =
+            Inputs::open(&[args(&["a", "b", "c"]), args(&["1", "2"])], true, b'\n').unwrap();
+        assert_eq!(all(inputs), ["a 1", "b 2", "c 1"]);
+    }
+
+    #[test]
+    fn plus_link_stops_at_the_shortest() {
+        let mut linked = args(&["1", "2"]);
+        linked.linked = true;
+        let inputs = Inputs::open(&[args(&["a", "b", "c"]), linked], false, b'\n').unwrap();
+        assert_eq!(all(inputs), ["a 1", "b 2"]);
+
+        let mut xyz = args(&["x", "y", "z"]);
+        xyz.linked = true;
+        let inputs =
+            Inputs::open(&[args(&["a", "b"]), args(&["1", "2"]), xyz], false, b'\n').unwrap();
+        assert_eq!(all(inputs), ["a 1 x", "a 2 y", "b 1 x", "b 2 y"]);
+    }
+
+    #[test]
+    fn an_empty_later_source_means_no_jobs() {
+        let inputs = Inputs::open(&[args(&["a"]), args(&[])], false, b'\n').unwrap();
+        assert!(all(inputs).is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn splitting_then_joining_gives_back_the_input(data in proptest::collection::vec(any::<u8>(), 0..300), delim in any::<u8>()) {
+            let recs = records(&data, delim);
+            let mut joined = recs.join(&delim);
+            if data.last() == Some(&delim) {
+                joined.push(delim);
+            }
+            prop_assert_eq!(joined, data);
+        }
+    }
+}

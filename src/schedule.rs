@@ -1,0 +1,195 @@
+//! The job pool: a bounded queue of jobs fed by one producer and `-j`
+//! worker threads, one per slot, that take the next job as soon as theirs
+//! has finished.
+//!
+//! Jobs go through a crossbeam-deque `Injector`. With a single producer and
+//! jobs that never spawn sub-jobs, stealing from the global injector one job
+//! at a time is the whole of work stealing that is useful: it keeps jobs
+//! starting in input order (as GNU parallel does) while any idle slot takes
+//! the next one at once. The queue is bounded so that parx never reads its
+//! input further ahead than the slots can use.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use crossbeam_deque::{Injector, Steal};
+
+use crate::batch::Job;
+use crate::signal::Control;
+
+/// How often a waiting producer or worker re-checks whether parx is stopping.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Default)]
+struct State {
+    queued: usize,
+    closed: bool,
+}
+
+/// A bounded multi-consumer queue of jobs.
+pub struct Queue {
+    injector: Injector<Job>,
+    state: Mutex<State>,
+    work: Condvar,
+    space: Condvar,
+    capacity: usize,
+}
+
+impl Queue {
+    /// A queue holding at most `capacity` jobs not yet started.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            injector: Injector::new(),
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            space: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a job, waiting while the queue is full. Returns false (dropping
+    /// the job) once parx is stopping.
+    pub fn push(&self, job: Job, control: &Control) -> bool {
+        let mut state = self.lock();
+        while state.queued >= self.capacity {
+            if control.is_stopping() {
+                return false;
+            }
+            state = self
+                .space
+                .wait_timeout(state, STOP_POLL)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        if control.is_stopping() {
+            return false;
+        }
+        self.injector.push(job);
+        state.queued += 1;
+        drop(state);
+        self.work.notify_one();
+        true
+    }
+
+    /// No more jobs will come.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_all();
+    }
+
+    /// The next job, or `None` when the queue is closed and empty, or parx
+    /// is stopping.
+    pub fn take(&self, control: &Control) -> Option<Job> {
+        loop {
+            if control.is_stopping() {
+                return None;
+            }
+            match self.injector.steal() {
+                Steal::Success(job) => {
+                    self.lock().queued -= 1;
+                    self.space.notify_one();
+                    return Some(job);
+                }
+                Steal::Retry => continue,
+                Steal::Empty => {}
+            }
+            let state = self.lock();
+            if state.queued == 0 {
+                if state.closed {
+                    return None;
+                }
+                drop(
+                    self.work
+                        .wait_timeout(state, STOP_POLL)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            } else {
+                // A job is being pushed right now; it is visible in a moment.
+                drop(state);
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Runs `work(slot, job)` on `slots` threads until the queue is used up or
+/// parx stops. Slots are numbered from 0.
+pub fn run_pool<F>(slots: usize, queue: &Queue, control: &Control, work: F)
+where
+    F: Fn(usize, Job) + Sync,
+{
+    std::thread::scope(|scope| {
+        for slot in 0..slots {
+            let work = &work;
+            std::thread::Builder::new()
+                .name(format!("parx-slot-{}", slot + 1))
+                .stack_size(256 * 1024)
+                .spawn_scoped(scope, move || {
+                    while let Some(job) = queue.take(control) {
+                        work(slot, job);
+                    }
+                })
+                .expect("cannot start a worker thread");
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::{default_termseq, StopCause};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn every_job_runs_once() {
+        let queue = Queue::new(4);
+        let control = Control::new(3, default_termseq());
+        let seen = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for seq in 1..=500 {
+                    assert!(queue.push(
+                        Job {
+                            seq,
+                            args: Vec::new()
+                        },
+                        &control
+                    ));
+                }
+                queue.close();
+            });
+            run_pool(3, &queue, &control, |_, job| {
+                seen.lock().unwrap().push(job.seq)
+            });
+        });
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=500).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn stopping_ends_the_pool_and_refuses_jobs() {
+        let queue = Queue::new(2);
+        let control: Arc<Control> = Control::new(2, default_termseq());
+        let ran = AtomicUsize::new(0);
+        control.stop(StopCause::Hangup);
+        assert!(!queue.push(
+            Job {
+                seq: 1,
+                args: Vec::new()
+            },
+            &control
+        ));
+        run_pool(2, &queue, &control, |_, _| {
+            ran.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 0);
+    }
+}

@@ -1,0 +1,937 @@
+//! Command templates: parsed once, filled per job.
+//!
+//! As in GNU parallel, the command words are joined with spaces into one
+//! shell command line and every substituted value is shell-quoted, so input
+//! is data, never code. When that line is nothing but plain words and quotes
+//! (no pipes, redirections, `$`, globs, builtins ...), the template also gets
+//! a [`DirectPlan`]: the argv the shell would have built, which parx executes
+//! itself without starting a shell.
+//!
+//! This module only builds bytes; it never runs anything.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+
+/// A path operation applied to a value (`{}` `{.}` `{/}` `{//}` `{/.}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathOp {
+    /// `{}`: the value itself.
+    Whole,
+    /// `{.}`: without its extension.
+    NoExtension,
+    /// `{/}`: the part after the last `/`.
+    Basename,
+    /// `{//}`: the directory part, as Perl's `dirname`.
+    Dirname,
+    /// `{/.}`: basename without extension.
+    BasenameNoExtension,
+}
+
+impl PathOp {
+    /// Applies the operation to one value.
+    pub fn apply<'a>(self, value: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        use std::borrow::Cow;
+        match self {
+            PathOp::Whole => Cow::Borrowed(value),
+            PathOp::NoExtension => Cow::Borrowed(strip_extension(value)),
+            PathOp::Basename => Cow::Borrowed(basename(value)),
+            PathOp::Dirname => Cow::Owned(dirname(value)),
+            PathOp::BasenameNoExtension => Cow::Borrowed(strip_extension(basename(value))),
+        }
+    }
+}
+
+/// GNU parallel's `s:\.[^/.]*$::`: drop a final `.ext` that holds no `/` or `.`.
+fn strip_extension(value: &[u8]) -> &[u8] {
+    match value.iter().rposition(|&b| b == b'.' || b == b'/') {
+        Some(i) if value[i] == b'.' => &value[..i],
+        _ => value,
+    }
+}
+
+/// GNU parallel's `s:.*/::`.
+fn basename(value: &[u8]) -> &[u8] {
+    match value.iter().rposition(|&b| b == b'/') {
+        Some(i) => &value[i + 1..],
+        None => value,
+    }
+}
+
+/// Perl's `File::Basename::dirname` on Unix, which GNU parallel uses for `{//}`.
+fn dirname(value: &[u8]) -> Vec<u8> {
+    // fileparse: split after the last '/'; no '/' gives "./".
+    fn split(path: &[u8]) -> (Vec<u8>, &[u8]) {
+        match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (path[..=i].to_vec(), &path[i + 1..]),
+            None => (b"./".to_vec(), path),
+        }
+    }
+    // s{(.)/*\z}{$1}s: drop trailing slashes but keep the first byte.
+    fn trim(dir: &mut Vec<u8>) {
+        while dir.len() > 1 && dir.last() == Some(&b'/') {
+            dir.pop();
+        }
+    }
+    let (mut dir, base) = split(value);
+    trim(&mut dir);
+    if base.is_empty() {
+        let again = dir.clone();
+        let (d, _) = split(&again);
+        dir = d;
+        trim(&mut dir);
+    }
+    dir
+}
+
+/// Shell-quotes one value the way GNU parallel does: unchanged when it holds
+/// only `[-_.+a-zA-Z0-9/]`, `''` when empty, otherwise single-quoted with
+/// each `'` written as `'"'"'`.
+pub fn quote_into(value: &[u8], out: &mut Vec<u8>) {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'/');
+    if value.is_empty() {
+        out.extend_from_slice(b"''");
+        return;
+    }
+    if value.iter().all(plain) {
+        out.extend_from_slice(value);
+        return;
+    }
+    let start = out.len();
+    out.push(b'\'');
+    for &b in value {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\"'\"'");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    // GNU parallel drops the empty '' pairs this leaves at either end.
+    if out[start..].starts_with(b"''") {
+        out.drain(start..start + 2);
+    }
+    if out[start..].ends_with(b"''") && out.len() - start >= 2 {
+        out.truncate(out.len() - 2);
+    }
+}
+
+/// Shell-quotes one value into a new buffer.
+pub fn quote(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + 2);
+    quote_into(value, &mut out);
+    out
+}
+
+/// One piece of the joined command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// Literal text with no whitespace.
+    Literal(Vec<u8>),
+    /// Whitespace between words (bounds `-X` contexts).
+    Space(Vec<u8>),
+    /// `{}` or `{N}` with a path operation; `position` is 1-based.
+    Arg { position: Option<usize>, op: PathOp },
+    /// `{#}`: the job's sequence number.
+    Seq,
+    /// `{%}`: the job's slot.
+    Slot,
+}
+
+/// What a job fills a template with.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill<'a> {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// Slot number, from 1.
+    pub slot: usize,
+    /// The job's values: one per input source, times the inputs per job.
+    pub args: &'a [Vec<u8>],
+}
+
+/// A parsed command template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    tokens: Vec<Token>,
+    /// Any replacement string at all (none: the values are appended).
+    has_replacement: bool,
+    /// `-X`: the word around `{}` is repeated for each value.
+    context_replace: bool,
+    /// No command given: each input is itself the command line.
+    input_is_command: bool,
+    direct: Option<DirectPlan>,
+}
+
+/// Options that change how a template is parsed.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateOptions {
+    /// `-I STR`: STR replaces `{}`.
+    pub replace: Option<Vec<u8>>,
+    /// `-q`: quote the command words themselves.
+    pub quote_words: bool,
+    /// `-X`: context replace.
+    pub context_replace: bool,
+}
+
+/// A template error: always a usage error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError(pub String);
+
+impl std::fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// Recognises a replacement string at the start of `rest`, returning the
+/// token and its length.
+fn replacement_at(rest: &[u8], replace: Option<&[u8]>) -> Option<(Token, usize)> {
+    if let Some(r) = replace {
+        if !r.is_empty() && rest.starts_with(r) {
+            return Some((
+                Token::Arg {
+                    position: None,
+                    op: PathOp::Whole,
+                },
+                r.len(),
+            ));
+        }
+    }
+    if rest.first() != Some(&b'{') {
+        return None;
+    }
+    let close = rest.iter().position(|&b| b == b'}')?;
+    let inner = &rest[1..close];
+    let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
+    let (position, suffix) = if digits > 0 {
+        let n: usize = std::str::from_utf8(&inner[..digits]).ok()?.parse().ok()?;
+        if n == 0 {
+            return None;
+        }
+        (Some(n), &inner[digits..])
+    } else {
+        (None, inner)
+    };
+    let op = match suffix {
+        b"" if position.is_some() || replace.is_none() => PathOp::Whole,
+        b"." => PathOp::NoExtension,
+        b"/" => PathOp::Basename,
+        b"//" => PathOp::Dirname,
+        b"/." => PathOp::BasenameNoExtension,
+        b"#" if position.is_none() => return Some((Token::Seq, close + 1)),
+        b"%" if position.is_none() => return Some((Token::Slot, close + 1)),
+        _ => return None,
+    };
+    Some((Token::Arg { position, op }, close + 1))
+}
+
+/// Splits one command word into tokens; literal text is split at whitespace
+/// unless `keep_spaces`.
+fn tokenize_word(word: &[u8], replace: Option<&[u8]>, quote_words: bool, out: &mut Vec<Token>) {
+    let mut literal = Vec::new();
+    let flush = |literal: &mut Vec<u8>, out: &mut Vec<Token>| {
+        if literal.is_empty() {
+            return;
+        }
+        let text = std::mem::take(literal);
+        if quote_words {
+            out.push(Token::Literal(quote(&text)));
+            return;
+        }
+        let mut start = 0;
+        while start < text.len() {
+            let is_space = is_blank(text[start]);
+            let len = text[start..]
+                .iter()
+                .take_while(|&&b| is_blank(b) == is_space)
+                .count();
+            let piece = text[start..start + len].to_vec();
+            out.push(if is_space {
+                Token::Space(piece)
+            } else {
+                Token::Literal(piece)
+            });
+            start += len;
+        }
+    };
+    let mut i = 0;
+    while i < word.len() {
+        if let Some((token, len)) = replacement_at(&word[i..], replace) {
+            flush(&mut literal, out);
+            out.push(token);
+            i += len;
+        } else {
+            literal.push(word[i]);
+            i += 1;
+        }
+    }
+    flush(&mut literal, out);
+}
+
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n')
+}
+
+impl Template {
+    /// Parses the command words. An empty command means each input is run
+    /// as a command line of its own.
+    pub fn parse(words: &[OsString], options: &TemplateOptions) -> Result<Self, TemplateError> {
+        let replace = Some(options.replace.as_deref().unwrap_or(b"{}"));
+        let custom = options.replace.as_deref();
+        let mut tokens = Vec::new();
+        for (i, word) in words.iter().enumerate() {
+            if i > 0 {
+                tokens.push(Token::Space(b" ".to_vec()));
+            }
+            let bytes = word.as_bytes();
+            if bytes.is_empty() && options.quote_words {
+                tokens.push(Token::Literal(b"''".to_vec()));
+            }
+            tokenize_word(
+                bytes,
+                if custom.is_some() { custom } else { replace },
+                options.quote_words,
+                &mut tokens,
+            );
+        }
+        let has_replacement = tokens
+            .iter()
+            .any(|t| matches!(t, Token::Arg { .. } | Token::Seq | Token::Slot));
+        let mut template = Template {
+            tokens,
+            has_replacement,
+            context_replace: options.context_replace,
+            input_is_command: words.is_empty(),
+            direct: None,
+        };
+        template.direct = DirectPlan::build(&template);
+        Ok(template)
+    }
+
+    /// Parses a `--tagstring`: same replacement strings, values not quoted.
+    pub fn parse_tag(text: &OsString, replace: Option<&[u8]>) -> Self {
+        let mut tokens = Vec::new();
+        tokenize_word(text.as_bytes(), replace.or(Some(b"{}")), false, &mut tokens);
+        Template {
+            tokens,
+            has_replacement: true,
+            context_replace: false,
+            input_is_command: false,
+            direct: None,
+        }
+    }
+
+    /// The plan for running without a shell, when the template allows it.
+    pub fn direct(&self) -> Option<&DirectPlan> {
+        self.direct.as_ref()
+    }
+
+    /// Whether `{}` (or `-I STR`) occurs, i.e. the values are not appended.
+    pub fn has_replacement(&self) -> bool {
+        self.has_replacement
+    }
+
+    /// Fills the template into a shell command line. With `quoted` false the
+    /// values are inserted raw (for `--tagstring`).
+    pub fn render_line(&self, fill: &Fill<'_>, quoted: bool, out: &mut Vec<u8>) {
+        if self.input_is_command {
+            // The user asked for each input to be run as a command.
+            for (i, arg) in fill.args.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(arg);
+            }
+            return;
+        }
+        let put = |value: &[u8], out: &mut Vec<u8>| {
+            if quoted {
+                quote_into(value, out);
+            } else {
+                out.extend_from_slice(value);
+            }
+        };
+        let mut i = 0;
+        while i < self.tokens.len() {
+            if self.context_replace {
+                let end = self.context_end(i);
+                if end > i {
+                    for (k, arg) in fill.args.iter().enumerate() {
+                        if k > 0 {
+                            out.push(b' ');
+                        }
+                        let one = Fill {
+                            args: std::slice::from_ref(arg),
+                            ..*fill
+                        };
+                        for token in &self.tokens[i..end] {
+                            render_token(token, &one, out, &put);
+                        }
+                    }
+                    i = end;
+                    continue;
+                }
+            }
+            render_token(&self.tokens[i], fill, out, &put);
+            i += 1;
+        }
+        if !self.has_replacement {
+            for arg in fill.args {
+                out.push(b' ');
+                put(arg, out);
+            }
+        }
+    }
+
+    /// For `-X`: if a context (a run of non-space tokens holding `{}`) starts at
+    /// token `i`, the index just past it; otherwise `i`.
+    fn context_end(&self, i: usize) -> usize {
+        if matches!(self.tokens[i], Token::Space(_))
+            || (i > 0 && !matches!(self.tokens[i - 1], Token::Space(_)))
+        {
+            return i;
+        }
+        let end = self.tokens[i..]
+            .iter()
+            .position(|t| matches!(t, Token::Space(_)))
+            .map_or(self.tokens.len(), |p| i + p);
+        let holds_arg = self.tokens[i..end]
+            .iter()
+            .any(|t| matches!(t, Token::Arg { position: None, .. }));
+        if holds_arg {
+            end
+        } else {
+            i
+        }
+    }
+
+    /// Bytes the shell line grows by when `arg` is added to a job packed with
+    /// `-X` or `-m`: an upper bound, used to fill command lines.
+    pub fn arg_cost(&self, arg: &[u8]) -> usize {
+        let one = [arg.to_vec()];
+        let fill = Fill {
+            seq: u64::MAX,
+            slot: usize::MAX,
+            args: &one,
+        };
+        let mut with = Vec::new();
+        self.render_line(&fill, true, &mut with);
+        let mut without = Vec::new();
+        self.render_line(&Fill { args: &[], ..fill }, true, &mut without);
+        // One more byte for the separating space, and one for argv's NUL.
+        with.len().saturating_sub(without.len()) + 2
+    }
+}
+
+fn render_token(
+    token: &Token,
+    fill: &Fill<'_>,
+    out: &mut Vec<u8>,
+    put: &dyn Fn(&[u8], &mut Vec<u8>),
+) {
+    match token {
+        Token::Literal(text) | Token::Space(text) => out.extend_from_slice(text),
+        Token::Arg { position: None, op } => {
+            for (i, arg) in fill.args.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                put(&op.apply(arg), out);
+            }
+        }
+        Token::Arg {
+            position: Some(n),
+            op,
+        } => {
+            // Out of range is empty and unquoted, as in GNU parallel.
+            if let Some(arg) = fill.args.get(n - 1) {
+                put(&op.apply(arg), out);
+            }
+        }
+        Token::Seq => out.extend_from_slice(fill.seq.to_string().as_bytes()),
+        Token::Slot => out.extend_from_slice(fill.slot.to_string().as_bytes()),
+    }
+}
+
+/// Names the shell must run itself: keywords, and builtins that change the
+/// shell or differ from the program of the same name (dash's `echo` expands
+/// backslash escapes, `/bin/echo` does not). `true` and `false` are absent:
+/// their programs behave exactly like the builtins.
+const SHELL_ONLY: &[&[u8]] = &[
+    b"!",
+    b".",
+    b":",
+    b"[",
+    b"[[",
+    b"]]",
+    b"{",
+    b"}",
+    b"alias",
+    b"bg",
+    b"bind",
+    b"break",
+    b"builtin",
+    b"caller",
+    b"case",
+    b"cd",
+    b"command",
+    b"compgen",
+    b"complete",
+    b"compopt",
+    b"continue",
+    b"coproc",
+    b"declare",
+    b"dirs",
+    b"disown",
+    b"do",
+    b"done",
+    b"echo",
+    b"elif",
+    b"else",
+    b"enable",
+    b"esac",
+    b"eval",
+    b"exec",
+    b"exit",
+    b"export",
+    b"fc",
+    b"fg",
+    b"fi",
+    b"for",
+    b"function",
+    b"getopts",
+    b"hash",
+    b"help",
+    b"history",
+    b"if",
+    b"in",
+    b"jobs",
+    b"kill",
+    b"let",
+    b"local",
+    b"logout",
+    b"mapfile",
+    b"popd",
+    b"printf",
+    b"pushd",
+    b"pwd",
+    b"read",
+    b"readarray",
+    b"readonly",
+    b"return",
+    b"select",
+    b"set",
+    b"shift",
+    b"shopt",
+    b"source",
+    b"suspend",
+    b"test",
+    b"then",
+    b"time",
+    b"times",
+    b"trap",
+    b"type",
+    b"typeset",
+    b"ulimit",
+    b"umask",
+    b"unalias",
+    b"unset",
+    b"until",
+    b"wait",
+    b"while",
+];
+
+/// A piece of one argv word in a [`DirectPlan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(Vec<u8>),
+    Token(Token),
+}
+
+/// One argv word: its pieces, and whether the shell would keep it even when
+/// it comes out empty (it had quotes or text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Word {
+    pieces: Vec<Piece>,
+    present: bool,
+}
+
+/// The argv a plain template produces, built without a shell.
+///
+/// Exists only when running the line under `sh -c` is guaranteed to give the
+/// same argv: see [`DirectPlan::build`] for the rules.
+#[derive(Debug, Clone)]
+pub struct DirectPlan {
+    words: Vec<Word>,
+    has_replacement: bool,
+    context_replace: bool,
+}
+
+impl DirectPlan {
+    /// Reads the token stream as a POSIX shell would, and gives up (returns
+    /// `None`) at anything parx does not reproduce exactly: expansions,
+    /// operators, globs, comments, tildes, assignments, builtins, keywords,
+    /// and replacement strings inside quotes (where GNU parallel's quoting
+    /// interacts with the template's). shell-words cannot be used here
+    /// because it does not say which pieces were quoted.
+    fn build(template: &Template) -> Option<DirectPlan> {
+        if template.input_is_command {
+            return None;
+        }
+        #[derive(PartialEq)]
+        enum Quote {
+            None,
+            Single,
+            Double,
+        }
+        let mut words: Vec<Word> = Vec::new();
+        let mut current = Word {
+            pieces: Vec::new(),
+            present: false,
+        };
+        let mut literal: Vec<u8> = Vec::new();
+        let mut state = Quote::None;
+        let mut saw_quote = false;
+        let finish = |current: &mut Word, literal: &mut Vec<u8>, words: &mut Vec<Word>| {
+            if !literal.is_empty() {
+                current.pieces.push(Piece::Literal(std::mem::take(literal)));
+            }
+            if current.present || !current.pieces.is_empty() {
+                words.push(std::mem::replace(
+                    current,
+                    Word {
+                        pieces: Vec::new(),
+                        present: false,
+                    },
+                ));
+            }
+        };
+        for token in &template.tokens {
+            let text = match token {
+                Token::Literal(t) | Token::Space(t) => t,
+                other => {
+                    if state != Quote::None {
+                        return None;
+                    }
+                    if !literal.is_empty() {
+                        current
+                            .pieces
+                            .push(Piece::Literal(std::mem::take(&mut literal)));
+                    }
+                    current.pieces.push(Piece::Token(other.clone()));
+                    continue;
+                }
+            };
+            let mut bytes = text.iter().copied().peekable();
+            while let Some(b) = bytes.next() {
+                match state {
+                    Quote::Single => {
+                        if b == b'\'' {
+                            state = Quote::None;
+                        } else {
+                            literal.push(b);
+                        }
+                    }
+                    Quote::Double => match b {
+                        b'"' => state = Quote::None,
+                        b'$' | b'`' => return None,
+                        b'\\' => match bytes.next()? {
+                            c @ (b'"' | b'\\') => literal.push(c),
+                            b'$' | b'`' | b'\n' => return None,
+                            c => {
+                                literal.push(b'\\');
+                                literal.push(c);
+                            }
+                        },
+                        c => literal.push(c),
+                    },
+                    Quote::None => match b {
+                        b' ' | b'\t' => finish(&mut current, &mut literal, &mut words),
+                        b'\'' => {
+                            state = Quote::Single;
+                            current.present = true;
+                            saw_quote = true;
+                        }
+                        b'"' => {
+                            state = Quote::Double;
+                            current.present = true;
+                            saw_quote = true;
+                        }
+                        b'\\' => {
+                            let c = bytes.next()?;
+                            if c == b'\n' {
+                                return None;
+                            }
+                            literal.push(c);
+                            current.present = true;
+                            saw_quote = true;
+                        }
+                        b'|' | b'&' | b';' | b'<' | b'>' | b'(' | b')' | b'$' | b'`' | b'*'
+                        | b'?' | b'[' | b'{' | b'}' | b'!' | b'\n' => return None,
+                        b'#' | b'~' if literal.is_empty() && current.pieces.is_empty() => {
+                            return None
+                        }
+                        c => {
+                            literal.push(c);
+                            current.present = true;
+                        }
+                    },
+                }
+            }
+        }
+        if state != Quote::None {
+            return None;
+        }
+        finish(&mut current, &mut literal, &mut words);
+        let first = words.first()?;
+        let name = match first.pieces.as_slice() {
+            [Piece::Literal(name)] => name,
+            _ => return None, // empty, or the command name comes from the input
+        };
+        if name.is_empty() || name.contains(&b'=') || SHELL_ONLY.contains(&name.as_slice()) {
+            return None;
+        }
+        if template.context_replace && saw_quote {
+            // -X contexts are whitespace runs of the shell line; with quotes
+            // they need not match argv words, so leave it to the shell.
+            return None;
+        }
+        Some(DirectPlan {
+            words,
+            has_replacement: template.has_replacement,
+            context_replace: template.context_replace,
+        })
+    }
+
+    /// Fills the plan into argv words.
+    pub fn render(&self, fill: &Fill<'_>) -> Vec<OsString> {
+        let mut argv: Vec<Vec<u8>> = Vec::with_capacity(self.words.len() + fill.args.len());
+        for word in &self.words {
+            let repeat = self.context_replace
+                && word
+                    .pieces
+                    .iter()
+                    .any(|p| matches!(p, Piece::Token(Token::Arg { position: None, .. })));
+            if repeat {
+                for arg in fill.args {
+                    let one = Fill {
+                        args: std::slice::from_ref(arg),
+                        ..*fill
+                    };
+                    render_word(word, &one, &mut argv);
+                }
+            } else {
+                render_word(word, fill, &mut argv);
+            }
+        }
+        if !self.has_replacement {
+            argv.extend(fill.args.iter().cloned());
+        }
+        argv.into_iter()
+            .map(std::os::unix::ffi::OsStringExt::from_vec)
+            .collect()
+    }
+}
+
+/// Renders one word; several values in one `{}` split it, like the shell
+/// splits `pre'a' 'b'post`.
+fn render_word(word: &Word, fill: &Fill<'_>, argv: &mut Vec<Vec<u8>>) {
+    let mut current = Vec::new();
+    let mut present = word.present;
+    for piece in &word.pieces {
+        match piece {
+            Piece::Literal(text) => current.extend_from_slice(text),
+            Piece::Token(Token::Arg { position: None, op }) => {
+                for (i, arg) in fill.args.iter().enumerate() {
+                    if i > 0 {
+                        argv.push(std::mem::take(&mut current));
+                    }
+                    current.extend_from_slice(&op.apply(arg));
+                    present = true;
+                }
+            }
+            Piece::Token(Token::Arg {
+                position: Some(n),
+                op,
+            }) => {
+                if let Some(arg) = fill.args.get(n - 1) {
+                    current.extend_from_slice(&op.apply(arg));
+                    present = true;
+                }
+            }
+            Piece::Token(Token::Seq) => {
+                current.extend_from_slice(fill.seq.to_string().as_bytes());
+                present = true;
+            }
+            Piece::Token(Token::Slot) => {
+                current.extend_from_slice(fill.slot.to_string().as_bytes());
+                present = true;
+            }
+            Piece::Token(Token::Literal(_) | Token::Space(_)) => {
+                unreachable!("literals are Piece::Literal")
+            }
+        }
+    }
+    if present || !current.is_empty() {
+        argv.push(current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &[&str]) -> Template {
+        parse_with(words, TemplateOptions::default())
+    }
+
+    fn parse_with(words: &[&str], options: TemplateOptions) -> Template {
+        let words: Vec<OsString> = words.iter().map(OsString::from).collect();
+        Template::parse(&words, &options).unwrap()
+    }
+
+    fn line(t: &Template, args: &[&str]) -> String {
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let mut out = Vec::new();
+        t.render_line(
+            &Fill {
+                seq: 7,
+                slot: 2,
+                args: &args,
+            },
+            true,
+            &mut out,
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    fn argv(t: &Template, args: &[&str]) -> Vec<String> {
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        t.direct()
+            .expect("direct plan")
+            .render(&Fill {
+                seq: 7,
+                slot: 2,
+                args: &args,
+            })
+            .into_iter()
+            .map(|w| w.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn quoting_matches_gnu_parallel() {
+        let q = |s: &str| String::from_utf8(quote(s.as_bytes())).unwrap();
+        assert_eq!(q("a/b.c"), "a/b.c");
+        assert_eq!(q("b c"), "'b c'");
+        assert_eq!(q("d'e"), "'d'\"'\"'e'");
+        assert_eq!(q("$x"), "'$x'");
+        assert_eq!(q(""), "''");
+        assert_eq!(q("'"), "\"'\"");
+        assert_eq!(q("'x"), "\"'\"'x'");
+    }
+
+    #[test]
+    fn path_operations_match_gnu_parallel() {
+        let op =
+            |op: PathOp, s: &str| String::from_utf8(op.apply(s.as_bytes()).into_owned()).unwrap();
+        assert_eq!(op(PathOp::Dirname, "a/b.c/d"), "a/b.c");
+        assert_eq!(op(PathOp::Dirname, "dir/"), ".");
+        assert_eq!(op(PathOp::Dirname, "plain"), ".");
+        assert_eq!(op(PathOp::Dirname, "/a"), "/");
+        assert_eq!(op(PathOp::Dirname, "/"), "/");
+        assert_eq!(op(PathOp::Dirname, "a//b"), "a");
+        assert_eq!(op(PathOp::Dirname, "a/b/"), "a");
+        assert_eq!(op(PathOp::Basename, "dir/"), "");
+        assert_eq!(op(PathOp::NoExtension, ".bashrc"), "");
+        assert_eq!(op(PathOp::NoExtension, "a.d/f"), "a.d/f");
+        assert_eq!(op(PathOp::NoExtension, "x.tar.gz"), "x.tar");
+        assert_eq!(op(PathOp::BasenameNoExtension, "a/b.c"), "b");
+    }
+
+    #[test]
+    fn values_are_quoted_and_appended_without_a_replacement_string() {
+        assert_eq!(line(&parse(&["echo"]), &["b c"]), "echo 'b c'");
+        assert_eq!(line(&parse(&["echo x; echo"]), &["a"]), "echo x; echo a");
+        assert_eq!(line(&parse(&["echo", "{#}"]), &["a"]), "echo 7");
+        assert_eq!(
+            line(&parse(&["echo", "{2}", "{1}", "{3}"]), &["a", "b"]),
+            "echo b a "
+        );
+        assert_eq!(
+            line(&parse(&["echo", "pre{}post"]), &["a b"]),
+            "echo pre'a b'post"
+        );
+    }
+
+    #[test]
+    fn custom_replacement_string_hides_braces() {
+        let t = parse_with(
+            &["echo", ",,", "{}"],
+            TemplateOptions {
+                replace: Some(b",,".to_vec()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(line(&t, &["a"]), "echo a {}");
+    }
+
+    #[test]
+    fn quote_words_quotes_the_template_too() {
+        let t = parse_with(
+            &["echo", "a b", "{}"],
+            TemplateOptions {
+                quote_words: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(line(&t, &["x y"]), "echo 'a b' 'x y'");
+        assert_eq!(argv(&t, &["x y"]), ["echo", "a b", "x y"]);
+    }
+
+    #[test]
+    fn context_replace_repeats_the_word() {
+        let t = parse_with(
+            &["echo", "pre{}post"],
+            TemplateOptions {
+                context_replace: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(line(&t, &["a", "b"]), "echo preapost prebpost");
+        assert_eq!(argv(&t, &["a", "b"]), ["echo", "preapost", "prebpost"]);
+    }
+
+    #[test]
+    fn plain_templates_get_a_direct_plan() {
+        let t = parse(&["gzip", "-c", "--best", "{}"]);
+        assert_eq!(argv(&t, &["a b"]), ["gzip", "-c", "--best", "a b"]);
+        let t = parse(&["cp 'my file' \"x\"y {.}.bak"]);
+        assert_eq!(argv(&t, &["a.txt"]), ["cp", "my file", "xy", "a.bak"]);
+        let t = parse(&["touch", "{}", "''"]);
+        assert_eq!(argv(&t, &[""]), ["touch", "", ""]);
+        let t = parse(&["wc", "-l"]);
+        assert_eq!(argv(&t, &["a", "b"]), ["wc", "-l", "a", "b"]);
+    }
+
+    #[test]
+    fn shell_syntax_keeps_the_shell() {
+        for words in [
+            &["gzip", "-c", "{}", ">", "{}.gz"][..],
+            &["grep x {} | sort"],
+            &["echo", "{}"],
+            &["cd", "{}"],
+            &["FOO=1", "env"],
+            &["ls", "*.c"],
+            &["ls", "~/x"],
+            &["echo", "'{}'"],
+            &["cat", "\"{}\""],
+            &["cat", "\"$HOME\""],
+            &["{}"],
+            &[],
+        ] {
+            assert!(parse(words).direct().is_none(), "{words:?}");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: every module here runs the built `parx` binary.
+
+#![allow(unreachable_pub)]
+
+mod util;
+
+mod core;

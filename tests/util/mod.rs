@@ -1,0 +1,148 @@
+//! The test harness: a temporary directory per test, a wrapper around the
+//! parx binary, and a deterministic child program.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// Path of the built parx binary.
+pub fn parx_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_parx"))
+}
+
+/// A test child program, compiled once per test run from tests/child.rs:
+/// prints its argv (NUL-terminated) to stdout, and follows a few
+/// instructions from its environment. It is an external program, so
+/// templates that use it run on parx's direct (no shell) path.
+pub fn child_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("parx-testchild");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("child.rs");
+        let fresh = std::fs::metadata(&target)
+            .and_then(|t| Ok(t.modified()? >= std::fs::metadata(&source)?.modified()?))
+            .unwrap_or(false);
+        if !fresh {
+            let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+            let status = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+                .args(["-O", "--edition", "2021", "-o"])
+                .arg(&tmp)
+                .arg(&source)
+                .status()
+                .expect("rustc runs");
+            assert!(status.success(), "compiling the test child failed");
+            std::fs::rename(&tmp, &target).unwrap();
+        }
+        target
+    })
+}
+
+/// One test's scratch directory and command builder.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// A parx command running in this directory, with no PARX_* settings
+    /// leaking in from the outer environment.
+    pub fn parx<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(parx_bin());
+        cmd.current_dir(self.dir.path());
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("PARX_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("TMPDIR", self.dir.path());
+        cmd.args(args);
+        Run { cmd, stdin: None }
+    }
+}
+
+pub struct Run {
+    pub cmd: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Run {
+    pub fn stdin(mut self, data: impl AsRef<[u8]>) -> Self {
+        self.stdin = Some(data.as_ref().to_vec());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn output(mut self) -> Output {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = self.cmd.spawn().expect("parx starts");
+        if let Some(data) = self.stdin.take() {
+            let mut pipe = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            });
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and checks the exit status; returns stdout.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Output {
+        let out = self.output();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    #[track_caller]
+    pub fn stdout(self) -> String {
+        String::from_utf8(self.expect_code(0).stdout).unwrap()
+    }
+}
+
+/// Lines of `text`, sorted (for output whose order is free).
+pub fn sorted_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
