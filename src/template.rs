@@ -880,27 +880,27 @@ mod tests {
     #[test]
     fn quote_words_quotes_the_template_too() {
         let t = parse_with(
-            &["echo", "a b", "{}"],
+            &["ls", "a b", "{}"],
             TemplateOptions {
                 quote_words: true,
                 ..Default::default()
             },
         );
-        assert_eq!(line(&t, &["x y"]), "echo 'a b' 'x y'");
-        assert_eq!(argv(&t, &["x y"]), ["echo", "a b", "x y"]);
+        assert_eq!(line(&t, &["x y"]), "ls 'a b' 'x y'");
+        assert_eq!(argv(&t, &["x y"]), ["ls", "a b", "x y"]);
     }
 
     #[test]
     fn context_replace_repeats_the_word() {
         let t = parse_with(
-            &["echo", "pre{}post"],
+            &["ls", "pre{}post"],
             TemplateOptions {
                 context_replace: true,
                 ..Default::default()
             },
         );
-        assert_eq!(line(&t, &["a", "b"]), "echo preapost prebpost");
-        assert_eq!(argv(&t, &["a", "b"]), ["echo", "preapost", "prebpost"]);
+        assert_eq!(line(&t, &["a", "b"]), "ls preapost prebpost");
+        assert_eq!(argv(&t, &["a", "b"]), ["ls", "preapost", "prebpost"]);
     }
 
     #[test]
