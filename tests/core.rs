@@ -1,10 +1,448 @@
-//! Core behaviour: inputs, templates, execution and exit statuses.
+//! Core behaviour: inputs, templates, execution paths and exit statuses.
 
-use crate::util::{sorted_lines, Env};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+use crate::util::{child_bin, sorted_lines, Env};
+
+/// Splits the NUL-terminated words the test child prints.
+fn words(out: &[u8]) -> Vec<Vec<u8>> {
+    let mut w: Vec<Vec<u8>> = out.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+    assert_eq!(w.pop(), Some(Vec::new()), "output ends with NUL: {out:?}");
+    w
+}
+
+fn child() -> &'static OsStr {
+    child_bin().as_os_str()
+}
 
 #[test]
 fn runs_each_argument_as_a_job() {
     let env = Env::new();
     let out = env.parx(["echo", ":::", "a", "b", "c"]).stdout();
     assert_eq!(sorted_lines(&out), ["a", "b", "c"]);
+}
+
+#[test]
+fn stdin_records_pass_byte_exact() {
+    let env = Env::new();
+    let input = b"a\r\n b  c \n\xff\xfe\x80\n\n\tlast".to_vec();
+    let out = env
+        .parx([child(), OsStr::new("argv"), OsStr::new("{}")])
+        .arg_first(["-k", "-j3"])
+        .stdin(&input)
+        .expect_code(0);
+    let expected: Vec<Vec<u8>> = vec![
+        b"a\r".to_vec(),
+        b" b  c ".to_vec(),
+        b"\xff\xfe\x80".to_vec(),
+        b"".to_vec(),
+        b"\tlast".to_vec(),
+    ];
+    assert_eq!(words(&out.stdout), expected);
+}
+
+#[test]
+fn invalid_utf8_survives_the_shell_path_too() {
+    let env = Env::new();
+    // A redirection forces sh -c; the value must reach the child unchanged.
+    let out = env
+        .parx([
+            child(),
+            OsStr::new("argv"),
+            OsStr::new("{}"),
+            OsStr::new("</dev/null"),
+        ])
+        .stdin(b"\xff\xfeA\xc3\n")
+        .expect_code(0);
+    assert_eq!(words(&out.stdout), [b"\xff\xfeA\xc3".to_vec()]);
+}
+
+#[test]
+fn null_and_custom_delimiters() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", "-0"])
+        .arg_last([child(), OsStr::new("argv")])
+        .stdin(b"one\ntwo\0x y\0")
+        .expect_code(0);
+    assert_eq!(words(&out.stdout), [b"one\ntwo".to_vec(), b"x y".to_vec()]);
+    let out = env
+        .parx(["-k", "-d", "\\t"])
+        .arg_last([child(), OsStr::new("argv")])
+        .stdin(b"a\tb\n\t")
+        .expect_code(0);
+    assert_eq!(words(&out.stdout), [b"a".to_vec(), b"b\n".to_vec()]);
+}
+
+#[test]
+fn a_hundred_kib_line_arrives_whole_in_both_paths() {
+    let env = Env::new();
+    let line: Vec<u8> = (0..100 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut input = line.clone();
+    input.push(b'\n');
+    let direct = env
+        .parx([child(), OsStr::new("argv")])
+        .stdin(&input)
+        .expect_code(0);
+    assert_eq!(words(&direct.stdout), [line.clone()]);
+    let shell = env
+        .parx([
+            child(),
+            OsStr::new("argv"),
+            OsStr::new("{}"),
+            OsStr::new("</dev/null"),
+        ])
+        .stdin(&input)
+        .expect_code(0);
+    assert_eq!(words(&shell.stdout), [line]);
+}
+
+#[test]
+fn a_hundred_thousand_inputs_all_arrive_once() {
+    let env = Env::new();
+    let input: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let out = env
+        .parx(["-k", "-j2", "-X"])
+        .arg_last([child(), OsStr::new("argv")])
+        .stdin(&input)
+        .expect_code(0);
+    let got: Vec<u64> = words(&out.stdout)
+        .iter()
+        .map(|w| std::str::from_utf8(w).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(got, (1..=100_000).collect::<Vec<_>>());
+}
+
+#[test]
+fn packing_uses_the_system_limit_not_128_kib() {
+    let env = Env::new();
+    // 200,000 arguments of 10 bytes: about 2.2 MB of argv. xargs' 128 KiB
+    // default would need at least 17 commands; ARG_MAX (2 MiB here) allows 2.
+    let input: String = (0..200_000).map(|i| format!("{i:09}\n")).collect();
+    let out = env
+        .parx(["-j1", "-X"])
+        .arg_last([child(), OsStr::new("argv")])
+        .stdin(&input)
+        .expect_code(0);
+    assert_eq!(words(&out.stdout).len(), 200_000);
+    let jobs = env
+        .parx(["-j1", "-X", "--dry-run"])
+        .arg_last([child(), OsStr::new("argv")])
+        .stdin(&input)
+        .expect_code(0);
+    let commands = jobs.stdout.iter().filter(|&&b| b == b'\n').count();
+    assert!(commands <= 3, "{commands} commands for 200,000 arguments");
+}
+
+#[test]
+fn empty_input_runs_nothing() {
+    let env = Env::new();
+    let out = env.parx(["echo", "ran"]).stdin(b"").expect_code(0);
+    assert!(out.stdout.is_empty());
+    let out = env.parx(["echo", "ran", ":::"]).expect_code(0);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn empty_lines_are_real_inputs() {
+    let env = Env::new();
+    let out = env.parx(["-k", "echo", "[{}]"]).stdin(b"\n\nx\n").stdout();
+    assert_eq!(out, "[]\n[]\n[x]\n");
+}
+
+#[test]
+fn jobs_get_their_sequence_and_slot() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", "-j1"])
+        .arg_last([child(), OsStr::new("env"), OsStr::new("PARX_SEQ")])
+        .arg_last([":::", "a", "b", "c"])
+        .stdout();
+    assert_eq!(out, "1\n2\n3\n");
+    let out = env
+        .parx(["-j1", "-k", "echo", "{#}-{%}", ":::", "a", "b"])
+        .stdout();
+    assert_eq!(out, "1-1\n2-1\n");
+    let out = env
+        .parx(["-j1"])
+        .arg_last([
+            child(),
+            OsStr::new("env"),
+            OsStr::new("PARX_SLOT"),
+            OsStr::new(":::"),
+            OsStr::new("a"),
+        ])
+        .stdout();
+    assert_eq!(out, "1\n");
+}
+
+#[test]
+fn parx_adds_no_file_descriptors_to_jobs() {
+    let env = Env::new();
+    // Whatever the test runner itself passes down (cargo's jobserver pipe)
+    // reaches the child either way; parx's own pipes and files must not.
+    let direct = std::process::Command::new(child())
+        .arg("fds")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let expected = String::from_utf8(direct.stdout).unwrap();
+    assert!(expected.starts_with("0 1 2"), "{expected}");
+    for mode in ["--group", "-k", "--line-buffer", "-u"] {
+        let out = env
+            .parx(["-j2", mode])
+            .arg_last([
+                child(),
+                OsStr::new("fds"),
+                OsStr::new(":::"),
+                OsStr::new("1"),
+                OsStr::new("2"),
+            ])
+            .stdout();
+        assert_eq!(out, format!("{expected}{expected}"), "{mode}");
+    }
+}
+
+#[test]
+fn stdin_goes_to_jobs_unless_it_is_the_input() {
+    let env = Env::new();
+    // stdin is the input source: jobs read /dev/null.
+    let out = env
+        .parx(["readlink /proc/self/fd/0; : {}"])
+        .stdin(b"x\n")
+        .stdout();
+    assert_eq!(out, "/dev/null\n");
+    // Arguments are the input: jobs inherit parx's stdin.
+    let out = env
+        .parx(["-j1", "cat; echo {}", ":::", "a"])
+        .stdin(b"from stdin\n")
+        .stdout();
+    assert_eq!(out, "from stdin\na\n");
+}
+
+#[test]
+fn plain_templates_run_without_a_shell() {
+    let env = Env::new();
+    // With a shell that does not exist, only the direct path can work.
+    let out = env
+        .parx([
+            child(),
+            OsStr::new("argv"),
+            OsStr::new("x{}y"),
+            OsStr::new("'a b'"),
+            OsStr::new(":::"),
+            OsStr::new("1"),
+        ])
+        .env("PARX_SHELL", "/nonexistent/sh")
+        .expect_code(0);
+    assert_eq!(words(&out.stdout), [b"x1y".to_vec(), b"a b".to_vec()]);
+    // Shell syntax needs the shell: the missing shell is reported, once per job.
+    let out = env
+        .parx(["echo", "{}", "|", "cat", ":::", "1", "2"])
+        .env("PARX_SHELL", "/nonexistent/sh")
+        .expect_code(2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("parx: /nonexistent/sh: command not found")
+            .count(),
+        2,
+        "{err}"
+    );
+}
+
+#[test]
+fn shell_syntax_in_the_template_works() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", "echo {} | tr a-z A-Z", ":::", "ab", "cd"])
+        .stdout();
+    assert_eq!(out, "AB\nCD\n");
+    env.parx(["echo", "{}", ">", "{}.txt", ":::", "f1", "f2"])
+        .expect_code(0);
+    assert_eq!(std::fs::read_to_string(env.path("f2.txt")).unwrap(), "f2\n");
+    let out = env.parx(["-k", "echo x; echo", ":::", "a"]).stdout();
+    assert_eq!(out, "x\na\n");
+}
+
+#[test]
+fn no_command_runs_the_inputs() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", ":::", "echo a", "echo b | tr b B"])
+        .stdout();
+    assert_eq!(out, "a\nB\n");
+}
+
+#[test]
+fn quote_option_keeps_words_literal() {
+    let env = Env::new();
+    // -q: the line is sh -c 'echo "$1"' x 'a b', so the inner shell prints $1.
+    let out = env
+        .parx(["-q", "sh", "-c", "echo \"$1\"", "x", "{}", ":::", "a b"])
+        .stdout();
+    assert_eq!(out, "a b\n");
+    // Without -q the outer shell expands "$1" itself (to nothing).
+    let out = env
+        .parx(["sh", "-c", "echo \"$1\"", "x", "{}", ":::", "a b"])
+        .stdout();
+    assert_eq!(out, "\n");
+}
+
+#[test]
+fn positional_and_multiple_args() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", "echo", "{2}{1}", ":::", "a", "b", ":::", "1"])
+        .stdout();
+    assert_eq!(out, "1a\n1b\n");
+    let out = env
+        .parx(["-k", "-N2", "echo", "{2}-{1}", ":::", "a", "b", "c"])
+        .stdout();
+    assert_eq!(out, "b-a\n-c\n");
+    let out = env
+        .parx(["-k", "-n2", "echo", ":::", "a", "b", "c"])
+        .stdout();
+    assert_eq!(out, "a b\nc\n");
+    let out = env
+        .parx(["-k", "-N0", "echo", "hi", ":::", "a", "b"])
+        .stdout();
+    assert_eq!(out, "hi\nhi\n");
+}
+
+#[test]
+fn exit_status_counts_failed_jobs() {
+    let env = Env::new();
+    env.parx([
+        child(),
+        OsStr::new("exit"),
+        OsStr::new(":::"),
+        OsStr::new("0"),
+        OsStr::new("3"),
+        OsStr::new("4"),
+        OsStr::new("0"),
+    ])
+    .expect_code(2);
+    let many: Vec<String> = (0..150).map(|_| "1".to_string()).collect();
+    env.parx(["-j4"])
+        .arg_last([child(), OsStr::new("exit")])
+        .arg_last(["{}", ":::"])
+        .arg_last(&many)
+        .expect_code(101);
+    let hundred: Vec<String> = (0..100).map(|_| "1".to_string()).collect();
+    env.parx(["-j4"])
+        .arg_last([child(), OsStr::new("exit")])
+        .arg_last(["{}", ":::"])
+        .arg_last(&hundred)
+        .expect_code(100);
+    // A job killed by a signal counts as failed.
+    env.parx(["kill -9 $$", ":::", "x"]).expect_code(1);
+}
+
+#[test]
+fn a_missing_command_fails_that_job_only() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", "{}", ":::", "true", "no-such-command-parx", "true"])
+        .expect_code(1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-command-parx"), "{err}");
+    let out = env
+        .parx(["no-such-command-parx", ":::", "a", "b"])
+        .expect_code(2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("parx: no-such-command-parx: command not found")
+            .count(),
+        2,
+        "{err}"
+    );
+    let script = env.write("not-executable", "#!/bin/sh\necho hi\n");
+    let out = env
+        .parx([script.as_os_str(), OsStr::new(":::"), OsStr::new("a")])
+        .expect_code(1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+}
+
+#[test]
+fn own_errors_exit_255_with_one_clear_line() {
+    let env = Env::new();
+    let out = env.parx(["--no-such-option", "echo"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-option"));
+    let out = env.parx(["-a", "missing-file", "echo"]).expect_code(255);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("parx: cannot read input missing-file"),
+        "{err}"
+    );
+    let out = env.parx(["-j", "lots", "echo"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'lots' for -j"));
+    let out = env.parx(["-d", "ab", "echo"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid delimiter"));
+    let out = env.parx(["echo", ":::+", "a"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("':::+' links"));
+    env.parx(["--help"]).expect_code(0);
+    env.parx(["--version"]).expect_code(0);
+}
+
+#[test]
+fn dry_run_prints_quoted_commands_and_runs_nothing() {
+    let env = Env::new();
+    let out = env
+        .parx([
+            "--dry-run",
+            "-k",
+            "touch",
+            "{}",
+            ":::",
+            "b c",
+            "d'e",
+            "$x",
+            "",
+        ])
+        .stdout();
+    assert_eq!(
+        out,
+        "touch 'b c'\ntouch 'd'\"'\"'e'\ntouch '$x'\ntouch ''\n"
+    );
+    assert!(!env.path("b c").exists());
+}
+
+#[test]
+fn verbose_prints_commands_to_stderr() {
+    let env = Env::new();
+    let out = env.parx(["-v", "echo", ":::", "a b"]).expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "echo 'a b'\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
+}
+
+#[test]
+fn link_and_plus_link() {
+    let env = Env::new();
+    let out = env
+        .parx([
+            "-k", "--link", "echo", ":::", "a", "b", "c", ":::", "1", "2",
+        ])
+        .stdout();
+    assert_eq!(out, "a 1\nb 2\nc 1\n");
+    let out = env
+        .parx(["-k", "echo", ":::", "a", "b", "c", ":::+", "1", "2"])
+        .stdout();
+    assert_eq!(out, "a 1\nb 2\n");
+}
+
+#[test]
+fn arg_files_and_four_colons() {
+    let env = Env::new();
+    env.write("f1", "x\ny\n");
+    env.write("f2", "1\n2\n");
+    let out = env.parx(["-k", "-a", "f1", "echo", ":::", "p"]).stdout();
+    assert_eq!(out, "x p\ny p\n");
+    let out = env.parx(["-k", "echo", "::::", "f1", "f2"]).stdout();
+    assert_eq!(out, "x 1\nx 2\ny 1\ny 2\n");
+    let out = env
+        .parx(["-k", "echo", "::::", "-", ":::", "q"])
+        .stdin(b"s\n")
+        .stdout();
+    assert_eq!(out, "s q\n");
 }

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -82,28 +82,54 @@ impl Env {
             }
         }
         cmd.env("TMPDIR", self.dir.path());
-        cmd.args(args);
-        Run { cmd, stdin: None }
+        let args = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
+        Run {
+            cmd,
+            args,
+            stdin: None,
+        }
     }
 }
 
 pub struct Run {
     pub cmd: Command,
+    args: Vec<OsString>,
     stdin: Option<Vec<u8>>,
 }
 
 impl Run {
-    pub fn stdin(mut self, data: impl AsRef<[u8]>) -> Self {
-        self.stdin = Some(data.as_ref().to_vec());
+    /// Puts `args` before the arguments given so far.
+    pub fn arg_first<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut all: Vec<OsString> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
+        all.append(&mut self.args);
+        self.args = all;
         self
     }
 
-    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
-        self.cmd.env(k, v);
+    /// Adds `args` after the arguments given so far.
+    pub fn arg_last<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         self
     }
 
-    pub fn output(mut self) -> Output {
+    /// Starts parx with piped stdout/stderr and the given stdin.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.cmd.args(&self.args);
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         self.cmd.stdin(if self.stdin.is_some() {
             Stdio::piped()
@@ -117,7 +143,21 @@ impl Run {
                 let _ = pipe.write_all(&data);
             });
         }
-        child.wait_with_output().unwrap()
+        child
+    }
+
+    pub fn stdin(mut self, data: impl AsRef<[u8]>) -> Self {
+        self.stdin = Some(data.as_ref().to_vec());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn output(self) -> Output {
+        self.spawn().wait_with_output().unwrap()
     }
 
     /// Runs and checks the exit status; returns stdout.
