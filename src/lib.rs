@@ -271,7 +271,10 @@ fn write_outputs(
     let tmpdir = &config.exec.tmpdir;
     let mut write = |mut captured: Captured| {
         if let Some(why) = captured.lost.take() {
-            terminal.message(&format!("parx: the output of a job was lost: {why}\n"));
+            // Truncated output passed on as if whole would mislead whatever
+            // reads it; the job already counts as failed.
+            terminal.message(&format!("parx: the output of a job was dropped: {why}\n"));
+            return;
         }
         if control.cause().is_some_and(|c| {
             c != signal::StopCause::Hangup
@@ -300,7 +303,9 @@ fn write_outputs(
             OutputMode::Group => write(captured),
             OutputMode::LineBuffer | OutputMode::Ungroup => {
                 if let Some(why) = captured.lost {
-                    terminal.message(&format!("parx: the output of a job was lost: {why}\n"));
+                    terminal.message(&format!(
+                        "parx: part of a job's output was dropped: {why}\n"
+                    ));
                 }
             }
         }

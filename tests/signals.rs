@@ -1,0 +1,149 @@
+//! Stopping: SIGINT, SIGTERM and SIGHUP leave no job or descendant behind.
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+use crate::util::Env;
+
+/// Pids of live `sleep SECONDS` processes.
+fn sleepers(seconds: &str) -> Vec<u32> {
+    let wanted = format!("sleep\0{seconds}\0");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        if !zombie && cmdline == wanted.as_bytes() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits (polling, with a generous safety timeout) until `cond` holds.
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts 3 jobs that each leave two background sleepers in their process
+/// group, waits until all have started, sends `signal`, and checks parx
+/// dies of it promptly with nothing left running.
+fn signal_leaves_nothing(signal: i32) {
+    let env = Env::new();
+    let marker = format!("{}.{}", 4000 + signal, std::process::id());
+    let log = env.path("started");
+    let job = format!(
+        "sleep {marker} & sleep {marker} & echo up >> {}; wait",
+        log.display()
+    );
+    let mut run = env
+        .parx(["-j3", &job, ":::", "1", "2", "3", "4", "5"])
+        .spawn();
+    wait_for("3 jobs to start", || {
+        std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+            == 3
+            && sleepers(&marker).len() == 6
+    });
+    let sent = Instant::now();
+    unsafe_kill(run.id(), signal);
+    let status = run.wait().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.signal(), Some(signal), "{status:?}");
+    assert_eq!(sleepers(&marker), Vec::<u32>::new(), "orphans left");
+    // No job beyond the first three was started.
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
+}
+
+fn unsafe_kill(pid: u32, signal: i32) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigint_terminates_every_job_and_descendant() {
+    signal_leaves_nothing(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_terminates_every_job_and_descendant() {
+    signal_leaves_nothing(libc::SIGTERM);
+}
+
+#[test]
+fn a_job_ignoring_term_is_killed_by_the_sequence() {
+    let env = Env::new();
+    let log = env.path("started");
+    let marker = format!("4099.{}", std::process::id());
+    let job = format!(
+        "trap '' TERM; echo up >> {}; sleep {marker}; :",
+        log.display()
+    );
+    let mut run = env.parx([job.as_str(), ":::", "1"]).spawn();
+    wait_for("the job to start", || {
+        log.exists() && !sleepers(&marker).is_empty()
+    });
+    unsafe_kill(run.id(), libc::SIGTERM);
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    // sleep inherits the ignored TERM; only the sequence's final KILL ends it.
+    wait_for("the sleeper to be gone", || sleepers(&marker).is_empty());
+}
+
+#[test]
+fn sighup_lets_running_jobs_finish_and_starts_no_more() {
+    let env = Env::new();
+    let log = env.path("started");
+    let gate = env.path("gate");
+    // Each job waits for the gate file, so they are all running when HUP comes.
+    let job = format!(
+        "echo {{}} >> {}; while [ ! -e {} ]; do sleep 0.01; done; echo done {{}}",
+        log.display(),
+        gate.display()
+    );
+    let mut run = env
+        .parx(["-j2", "-k", &job, ":::", "a", "b", "c", "d"])
+        .spawn();
+    wait_for("2 jobs to start", || {
+        std::fs::read_to_string(&log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+            == 2
+    });
+    unsafe_kill(run.id(), libc::SIGHUP);
+    // parx takes SIGHUP on its signal thread at once; nothing outside can
+    // see that it did, so allow a generous margin before the jobs may end.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&gate, "").unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done a\ndone b\n");
+    let mut started: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    started.sort();
+    assert_eq!(started, ["a", "b"], "no job started after SIGHUP");
+}
