@@ -1,7 +1,6 @@
 //! Core behaviour: inputs, templates, execution paths and exit statuses.
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 
 use crate::util::{child_bin, sorted_lines, Env};
 
@@ -85,7 +84,7 @@ fn a_hundred_kib_line_arrives_whole_in_both_paths() {
         .parx([child(), OsStr::new("argv")])
         .stdin(&input)
         .expect_code(0);
-    assert_eq!(words(&direct.stdout), [line.clone()]);
+    assert_eq!(words(&direct.stdout), std::slice::from_ref(&line));
     let shell = env
         .parx([
             child(),

@@ -122,7 +122,7 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
         log.display(),
         gate.display()
     );
-    let mut run = env
+    let run = env
         .parx(["-j2", "-k", &job, ":::", "a", "b", "c", "d"])
         .spawn();
     wait_for("2 jobs to start", || {
