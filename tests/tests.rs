@@ -5,5 +5,6 @@
 mod util;
 
 mod core;
+mod examples;
 mod output;
 mod signals;

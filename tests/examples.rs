@@ -1,0 +1,117 @@
+//! The scripts in examples/ run against the built binary and print exactly
+//! what the README and their comments say they print.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::parx_bin;
+
+/// Runs `examples/<name>` with bash and `PARX` pointing at the built binary;
+/// returns its stdout after checking that it succeeded.
+#[track_caller]
+fn run_example(name: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PARX_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.env("PARX", parx_bin()).output().expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{name} failed: {}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[track_caller]
+fn assert_lines(actual: &str, expected: &[&str]) {
+    let actual: Vec<&str> = actual.lines().collect();
+    assert_eq!(actual, expected, "\n--- got\n{}\n", actual.join("\n"));
+}
+
+#[test]
+fn compress_and_verify() {
+    assert_lines(
+        &run_example("compress-and-verify.sh"),
+        &[
+            "log-1.txt\tok",
+            "log-2.txt\tok",
+            "log-3.txt\tok",
+            "log-4.txt\tok",
+            "log-5.txt\tok",
+            "notes (final).txt\tok",
+            "failed jobs after damaging log-3.txt.gz: 1",
+        ],
+    );
+}
+
+#[test]
+fn checksums() {
+    assert_lines(
+        &run_example("checksums.sh"),
+        &[
+            "3435484375 9 data/$(touch PWNED).txt",
+            "3363322131 8 data/cafM-i.txt",
+            "125740437 6 data/it's.txt",
+            "3650393976 6 data/plain.txt",
+            "371912155 10 data/with space.txt",
+            "cksum 'data/$(touch PWNED).txt' 'data/cafM-i.txt' 'data/it'\"'\"'s.txt' \
+             data/plain.txt 'data/with space.txt'",
+            "no file name ran as code",
+        ],
+    );
+}
+
+#[test]
+fn combine_inputs() {
+    assert_lines(
+        &run_example("combine-inputs.sh"),
+        &[
+            "# cartesian product",
+            "a-1",
+            "a-2",
+            "a-3",
+            "b-1",
+            "b-2",
+            "b-3",
+            "# --link pairs the sources; the shorter one wraps around",
+            "a-1",
+            "b-2",
+            "c-1",
+            "d-2",
+            "# :::+ links one source to the one before it",
+            "x=1",
+            "y=2",
+            "z=3",
+            "# {#} is the job number, {.} the input without its extension",
+            "1: photo.jpg to photo.png",
+            "2: old scan.jpg to old scan.png",
+            "# --dry-run prints the commands, shell-quoted, and runs nothing",
+            "convert photo.jpg photo.png",
+            "convert 'old scan.jpg' 'old scan'.png",
+            "convert 'it'\"'\"'s.jpg' 'it'\"'\"'s'.png",
+        ],
+    );
+}
+
+#[test]
+fn word_count() {
+    assert_lines(
+        &run_example("word-count.sh"),
+        &[
+            "chapter-01.txt: 5",
+            "chapter-02.txt: 10",
+            "chapter-03.txt: 15",
+            "chapter-30.txt: 150",
+            "total: 2325",
+        ],
+    );
+}
