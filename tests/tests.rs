@@ -6,5 +6,6 @@ mod util;
 
 mod core;
 mod examples;
+mod golden;
 mod output;
 mod signals;
