@@ -122,6 +122,17 @@ pub fn quote(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Where a replacement string stands in the template's own shell quoting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// Outside quotes: the value is single-quoted as GNU parallel does.
+    Unquoted,
+    /// Inside the template's `'...'`: the quote is closed around the value.
+    Single,
+    /// Inside the template's `"..."`: `$`, backquote, `"` and backslash are escaped.
+    Double,
+}
+
 /// One piece of the joined command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -130,11 +141,36 @@ enum Token {
     /// Whitespace between words (bounds `-X` contexts).
     Space(Vec<u8>),
     /// `{}` or `{N}` with a path operation; `position` is 1-based.
-    Arg { position: Option<usize>, op: PathOp },
+    Arg {
+        position: Option<usize>,
+        op: PathOp,
+        quoting: Quoting,
+    },
     /// `{#}`: the job's sequence number.
     Seq,
     /// `{%}`: the job's slot.
     Slot,
+    /// `-q`: a word mixing text and replacement strings, quoted as a whole
+    /// once the values are in (GNU parallel's rendering).
+    QuotedWord(Vec<Token>),
+}
+
+impl Token {
+    fn is_replacement(&self) -> bool {
+        matches!(
+            self,
+            Token::Arg { .. } | Token::Seq | Token::Slot | Token::QuotedWord(_)
+        )
+    }
+
+    /// `{}`-style (all values), which `-X` repeats.
+    fn holds_all_args(&self) -> bool {
+        match self {
+            Token::Arg { position: None, .. } => true,
+            Token::QuotedWord(inner) => inner.iter().any(Token::holds_all_args),
+            _ => false,
+        }
+    }
 }
 
 /// What a job fills a template with.
@@ -186,17 +222,14 @@ impl std::error::Error for TemplateError {}
 
 /// Recognises a replacement string at the start of `rest`, returning the
 /// token and its length.
-fn replacement_at(rest: &[u8], replace: Option<&[u8]>) -> Option<(Token, usize)> {
-    if let Some(r) = replace {
-        if !r.is_empty() && rest.starts_with(r) {
-            return Some((
-                Token::Arg {
-                    position: None,
-                    op: PathOp::Whole,
-                },
-                r.len(),
-            ));
-        }
+fn replacement_at(rest: &[u8], replace: &[u8]) -> Option<(Token, usize)> {
+    let arg = |position, op| Token::Arg {
+        position,
+        op,
+        quoting: Quoting::Unquoted,
+    };
+    if !replace.is_empty() && rest.starts_with(replace) {
+        return Some((arg(None, PathOp::Whole), replace.len()));
     }
     if rest.first() != Some(&b'{') {
         return None;
@@ -214,7 +247,7 @@ fn replacement_at(rest: &[u8], replace: Option<&[u8]>) -> Option<(Token, usize)>
         (None, inner)
     };
     let op = match suffix {
-        b"" if position.is_some() || replace.is_none() => PathOp::Whole,
+        b"" if position.is_some() => PathOp::Whole,
         b"." => PathOp::NoExtension,
         b"/" => PathOp::Basename,
         b"//" => PathOp::Dirname,
@@ -223,22 +256,40 @@ fn replacement_at(rest: &[u8], replace: Option<&[u8]>) -> Option<(Token, usize)>
         b"%" if position.is_none() => return Some((Token::Slot, close + 1)),
         _ => return None,
     };
-    Some((Token::Arg { position, op }, close + 1))
+    Some((arg(position, op), close + 1))
 }
 
-/// Splits one command word into tokens; literal text is split at whitespace
-/// unless `keep_spaces`.
-fn tokenize_word(word: &[u8], replace: Option<&[u8]>, quote_words: bool, out: &mut Vec<Token>) {
+/// Splits one command word into literal text and replacement strings.
+fn split_word(word: &[u8], replace: &[u8]) -> Vec<Token> {
+    let mut out = Vec::new();
     let mut literal = Vec::new();
-    let flush = |literal: &mut Vec<u8>, out: &mut Vec<Token>| {
-        if literal.is_empty() {
-            return;
+    let mut i = 0;
+    while i < word.len() {
+        if let Some((token, len)) = replacement_at(&word[i..], replace) {
+            if !literal.is_empty() {
+                out.push(Token::Literal(std::mem::take(&mut literal)));
+            }
+            out.push(token);
+            i += len;
+        } else {
+            literal.push(word[i]);
+            i += 1;
         }
-        let text = std::mem::take(literal);
-        if quote_words {
-            out.push(Token::Literal(quote(&text)));
-            return;
-        }
+    }
+    if !literal.is_empty() {
+        out.push(Token::Literal(literal));
+    }
+    out
+}
+
+/// Splits literal tokens at whitespace into `Literal` and `Space` runs, so
+/// `-X` can find the context (the run of non-blanks) around `{}`.
+fn split_blanks(tokens: Vec<Token>, out: &mut Vec<Token>) {
+    for token in tokens {
+        let Token::Literal(text) = token else {
+            out.push(token);
+            continue;
+        };
         let mut start = 0;
         while start < text.len() {
             let is_space = is_blank(text[start]);
@@ -254,50 +305,74 @@ fn tokenize_word(word: &[u8], replace: Option<&[u8]>, quote_words: bool, out: &m
             });
             start += len;
         }
-    };
-    let mut i = 0;
-    while i < word.len() {
-        if let Some((token, len)) = replacement_at(&word[i..], replace) {
-            flush(&mut literal, out);
-            out.push(token);
-            i += len;
-        } else {
-            literal.push(word[i]);
-            i += 1;
-        }
     }
-    flush(&mut literal, out);
 }
 
 fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n')
 }
 
+/// Records, for each replacement string, whether the template's own text
+/// has it inside single or double quotes, reading quotes and backslashes as
+/// a POSIX shell does.
+fn mark_quoting(tokens: &mut [Token]) {
+    let mut state = Quoting::Unquoted;
+    let mut escaped = false;
+    for token in tokens {
+        match token {
+            Token::Literal(text) | Token::Space(text) => {
+                for &b in text.iter() {
+                    if escaped {
+                        escaped = false;
+                        continue;
+                    }
+                    state = match (state, b) {
+                        (Quoting::Unquoted, b'\'') => Quoting::Single,
+                        (Quoting::Unquoted, b'"') => Quoting::Double,
+                        (Quoting::Single, b'\'') | (Quoting::Double, b'"') => Quoting::Unquoted,
+                        (Quoting::Unquoted | Quoting::Double, b'\\') => {
+                            escaped = true;
+                            state
+                        }
+                        _ => state,
+                    };
+                }
+            }
+            Token::Arg { quoting, .. } => {
+                escaped = false;
+                *quoting = state;
+            }
+            _ => escaped = false,
+        }
+    }
+}
+
 impl Template {
     /// Parses the command words. An empty command means each input is run
     /// as a command line of its own.
     pub fn parse(words: &[OsString], options: &TemplateOptions) -> Result<Self, TemplateError> {
-        let replace = Some(options.replace.as_deref().unwrap_or(b"{}"));
-        let custom = options.replace.as_deref();
+        let replace = options.replace.as_deref().unwrap_or(b"{}");
         let mut tokens = Vec::new();
         for (i, word) in words.iter().enumerate() {
             if i > 0 {
                 tokens.push(Token::Space(b" ".to_vec()));
             }
-            let bytes = word.as_bytes();
-            if bytes.is_empty() && options.quote_words {
-                tokens.push(Token::Literal(b"''".to_vec()));
+            let parts = split_word(word.as_bytes(), replace);
+            if !options.quote_words {
+                split_blanks(parts, &mut tokens);
+            } else if parts.iter().any(Token::is_replacement) {
+                match <[Token; 1]>::try_from(parts) {
+                    Ok([single]) => tokens.push(single),
+                    Err(parts) => tokens.push(Token::QuotedWord(parts)),
+                }
+            } else {
+                tokens.push(Token::Literal(quote(word.as_bytes())));
             }
-            tokenize_word(
-                bytes,
-                if custom.is_some() { custom } else { replace },
-                options.quote_words,
-                &mut tokens,
-            );
         }
-        let has_replacement = tokens
-            .iter()
-            .any(|t| matches!(t, Token::Arg { .. } | Token::Seq | Token::Slot));
+        if !options.quote_words {
+            mark_quoting(&mut tokens);
+        }
+        let has_replacement = tokens.iter().any(Token::is_replacement);
         let mut template = Template {
             tokens,
             has_replacement,
@@ -311,10 +386,8 @@ impl Template {
 
     /// Parses a `--tagstring`: same replacement strings, values not quoted.
     pub fn parse_tag(text: &OsString, replace: Option<&[u8]>) -> Self {
-        let mut tokens = Vec::new();
-        tokenize_word(text.as_bytes(), replace.or(Some(b"{}")), false, &mut tokens);
         Template {
-            tokens,
+            tokens: split_word(text.as_bytes(), replace.unwrap_or(b"{}")),
             has_replacement: true,
             context_replace: false,
             input_is_command: false,
@@ -345,13 +418,6 @@ impl Template {
             }
             return;
         }
-        let put = |value: &[u8], out: &mut Vec<u8>| {
-            if quoted {
-                quote_into(value, out);
-            } else {
-                out.extend_from_slice(value);
-            }
-        };
         let mut i = 0;
         while i < self.tokens.len() {
             if self.context_replace {
@@ -366,20 +432,20 @@ impl Template {
                             ..*fill
                         };
                         for token in &self.tokens[i..end] {
-                            render_token(token, &one, out, &put);
+                            render_token(token, &one, quoted, out);
                         }
                     }
                     i = end;
                     continue;
                 }
             }
-            render_token(&self.tokens[i], fill, out, &put);
+            render_token(&self.tokens[i], fill, quoted, out);
             i += 1;
         }
         if !self.has_replacement {
             for arg in fill.args {
                 out.push(b' ');
-                put(arg, out);
+                put_value(arg, Quoting::Unquoted, quoted, out);
             }
         }
     }
@@ -387,19 +453,15 @@ impl Template {
     /// For `-X`: if a context (a run of non-space tokens holding `{}`) starts at
     /// token `i`, the index just past it; otherwise `i`.
     fn context_end(&self, i: usize) -> usize {
-        if matches!(self.tokens[i], Token::Space(_))
-            || (i > 0 && !matches!(self.tokens[i - 1], Token::Space(_)))
-        {
+        let is_space = |t: &Token| matches!(t, Token::Space(_));
+        if is_space(&self.tokens[i]) || (i > 0 && !is_space(&self.tokens[i - 1])) {
             return i;
         }
         let end = self.tokens[i..]
             .iter()
-            .position(|t| matches!(t, Token::Space(_)))
+            .position(is_space)
             .map_or(self.tokens.len(), |p| i + p);
-        let holds_arg = self.tokens[i..end]
-            .iter()
-            .any(|t| matches!(t, Token::Arg { position: None, .. }));
-        if holds_arg {
+        if self.tokens[i..end].iter().any(Token::holds_all_args) {
             end
         } else {
             i
@@ -424,33 +486,80 @@ impl Template {
     }
 }
 
-fn render_token(
-    token: &Token,
-    fill: &Fill<'_>,
-    out: &mut Vec<u8>,
-    put: &dyn Fn(&[u8], &mut Vec<u8>),
-) {
-    match token {
-        Token::Literal(text) | Token::Space(text) => out.extend_from_slice(text),
-        Token::Arg { position: None, op } => {
-            for (i, arg) in fill.args.iter().enumerate() {
-                if i > 0 {
-                    out.push(b' ');
+/// Writes one value for the shell, according to the quotes around it in the
+/// template, or raw when `quoted` is false.
+fn put_value(value: &[u8], quoting: Quoting, quoted: bool, out: &mut Vec<u8>) {
+    if !quoted {
+        out.extend_from_slice(value);
+        return;
+    }
+    match quoting {
+        Quoting::Unquoted => quote_into(value, out),
+        Quoting::Single => {
+            // Close the template's quote, insert the quoted value, reopen.
+            out.push(b'\'');
+            quote_into(value, out);
+            out.push(b'\'');
+        }
+        Quoting::Double => {
+            for &b in value {
+                if matches!(b, b'$' | b'`' | b'"' | b'\\') {
+                    out.push(b'\\');
                 }
-                put(&op.apply(arg), out);
+                out.push(b);
             }
         }
+    }
+}
+
+/// The values a replacement string stands for, after its path operation.
+fn values<'a>(
+    position: Option<usize>,
+    op: PathOp,
+    fill: &'a Fill<'_>,
+) -> Vec<std::borrow::Cow<'a, [u8]>> {
+    match position {
+        None => fill.args.iter().map(|a| op.apply(a)).collect(),
+        // Out of range is empty and unquoted, as in GNU parallel.
+        Some(n) => fill
+            .args
+            .get(n - 1)
+            .map(|a| op.apply(a))
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn render_token(token: &Token, fill: &Fill<'_>, quoted: bool, out: &mut Vec<u8>) {
+    match token {
+        Token::Literal(text) | Token::Space(text) => out.extend_from_slice(text),
         Token::Arg {
-            position: Some(n),
+            position,
             op,
+            quoting,
         } => {
-            // Out of range is empty and unquoted, as in GNU parallel.
-            if let Some(arg) = fill.args.get(n - 1) {
-                put(&op.apply(arg), out);
+            let values = values(*position, *op, fill);
+            if *quoting == Quoting::Unquoted || values.len() < 2 {
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b' ');
+                    }
+                    put_value(value, *quoting, quoted, out);
+                }
+            } else {
+                // Inside the template's quotes several values form one word.
+                put_value(&values.join(&b' '), *quoting, quoted, out);
             }
         }
         Token::Seq => out.extend_from_slice(fill.seq.to_string().as_bytes()),
         Token::Slot => out.extend_from_slice(fill.slot.to_string().as_bytes()),
+        Token::QuotedWord(inner) => {
+            let mut word = Vec::new();
+            for token in inner {
+                render_token(token, fill, false, &mut word);
+            }
+            put_value(&word, Quoting::Unquoted, quoted, out);
+        }
     }
 }
 
@@ -611,15 +720,30 @@ impl DirectPlan {
             let text = match token {
                 Token::Literal(t) | Token::Space(t) => t,
                 other => {
-                    if state != Quote::None {
-                        return None;
-                    }
                     if !literal.is_empty() {
                         current
                             .pieces
                             .push(Piece::Literal(std::mem::take(&mut literal)));
                     }
-                    current.pieces.push(Piece::Token(other.clone()));
+                    match other {
+                        // -q: one argv word, the values inserted raw.
+                        Token::QuotedWord(inner) => {
+                            saw_quote = true;
+                            current.present = true;
+                            for t in inner {
+                                current.pieces.push(match t {
+                                    Token::Literal(text) => Piece::Literal(text.clone()),
+                                    Token::Arg { position, op, .. } => Piece::Token(Token::Arg {
+                                        position: *position,
+                                        op: *op,
+                                        quoting: Quoting::Single,
+                                    }),
+                                    t => Piece::Token(t.clone()),
+                                });
+                            }
+                        }
+                        t => current.pieces.push(Piece::Token(t.clone())),
+                    }
                     continue;
                 }
             };
@@ -712,7 +836,7 @@ impl DirectPlan {
                 && word
                     .pieces
                     .iter()
-                    .any(|p| matches!(p, Piece::Token(Token::Arg { position: None, .. })));
+                    .any(|p| matches!(p, Piece::Token(t) if t.holds_all_args()));
             if repeat {
                 for arg in fill.args {
                     let one = Fill {
@@ -742,21 +866,22 @@ fn render_word(word: &Word, fill: &Fill<'_>, argv: &mut Vec<Vec<u8>>) {
     for piece in &word.pieces {
         match piece {
             Piece::Literal(text) => current.extend_from_slice(text),
-            Piece::Token(Token::Arg { position: None, op }) => {
-                for (i, arg) in fill.args.iter().enumerate() {
-                    if i > 0 {
-                        argv.push(std::mem::take(&mut current));
-                    }
-                    current.extend_from_slice(&op.apply(arg));
-                    present = true;
-                }
-            }
             Piece::Token(Token::Arg {
-                position: Some(n),
+                position,
                 op,
+                quoting,
             }) => {
-                if let Some(arg) = fill.args.get(n - 1) {
-                    current.extend_from_slice(&op.apply(arg));
+                let values = values(*position, *op, fill);
+                for (i, value) in values.iter().enumerate() {
+                    if i > 0 {
+                        if *quoting == Quoting::Unquoted {
+                            argv.push(std::mem::take(&mut current));
+                        } else {
+                            // Inside quotes the values stay one word.
+                            current.push(b' ');
+                        }
+                    }
+                    current.extend_from_slice(value);
                     present = true;
                 }
             }
@@ -768,8 +893,8 @@ fn render_word(word: &Word, fill: &Fill<'_>, argv: &mut Vec<Vec<u8>>) {
                 current.extend_from_slice(fill.slot.to_string().as_bytes());
                 present = true;
             }
-            Piece::Token(Token::Literal(_) | Token::Space(_)) => {
-                unreachable!("literals are Piece::Literal")
+            Piece::Token(Token::Literal(_) | Token::Space(_) | Token::QuotedWord(_)) => {
+                unreachable!("build() turns these into literals and arguments")
             }
         }
     }
@@ -916,6 +1041,38 @@ mod tests {
     }
 
     #[test]
+    fn values_inside_template_quotes_stay_data() {
+        // GNU parallel would run $(id) here; parx escapes for the quotes around it.
+        let t = parse(&["echo", r#""x{}""#]);
+        assert_eq!(
+            line(&t, &[r#"$(id) `a` \ ""#]),
+            r#"echo "x\$(id) \`a\` \\ \"""#
+        );
+        assert_eq!(
+            line(&parse(&["echo '{}'"]), &["it's"]),
+            r#"echo '''it'"'"'s'''"#
+        );
+        assert_eq!(
+            line(&parse(&["echo", "'{}'"]), &["a b", "c"]),
+            "echo '''a b c'''"
+        );
+        let t = parse(&["cat", r#""{}.txt""#, "'{.}'"]);
+        assert_eq!(argv(&t, &["a b.c"]), ["cat", "a b.c.txt", "a b"]);
+        assert_eq!(argv(&t, &["x", "y"]), ["cat", "x y.txt", "x y"]);
+    }
+
+    #[test]
+    fn quote_words_quotes_mixed_words_whole() {
+        let opts = TemplateOptions {
+            quote_words: true,
+            ..Default::default()
+        };
+        let t = parse_with(&["ls", "x {} y", "{}"], opts);
+        assert_eq!(line(&t, &["a'b"]), r#"ls 'x a'"'"'b y' 'a'"'"'b'"#);
+        assert_eq!(argv(&t, &["a'b"]), ["ls", "x a'b y", "a'b"]);
+    }
+
+    #[test]
     fn shell_syntax_keeps_the_shell() {
         for words in [
             &["gzip", "-c", "{}", ">", "{}.gz"][..],
@@ -926,7 +1083,6 @@ mod tests {
             &["ls", "*.c"],
             &["ls", "~/x"],
             &["echo", "'{}'"],
-            &["cat", "\"{}\""],
             &["cat", "\"$HOME\""],
             &["{}"],
             &[],

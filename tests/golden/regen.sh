@@ -37,7 +37,7 @@ while IFS= read -r line || [[ -n $line ]]; do
     while ((${#words[@]} > 0)); do
         case ${words[0]} in
         STDIN=*) stdin_fmt=${words[0]#STDIN=}; has_stdin=1 ;;
-        UNORDERED | STATUSONLY) ;;
+        UNORDERED | STATUSONLY | DIFFERS=*) ;;
         *) break ;;
         esac
         words=("${words[@]:1}")
