@@ -268,20 +268,16 @@ impl Config {
         };
 
         let shell = shell_program(cli.shell.or_else(|| std::env::var_os("PARX_SHELL")))?;
-        let tmpdir = cli
-            .tmpdir
-            .or_else(|| {
-                std::env::var_os("TMPDIR")
-                    .filter(|t| !t.is_empty())
-                    .map(PathBuf::from)
-            })
-            .unwrap_or_else(|| PathBuf::from("/tmp"));
-        if !cli.dry_run && mode != OutputMode::Ungroup && !tmpdir.is_dir() {
-            return Err(UsageError(format!(
-                "temporary directory {} does not exist or is not a directory (set --tmpdir or TMPDIR)",
-                tmpdir.display()
-            )));
-        }
+        let tmpdir = match cli.tmpdir {
+            Some(dir) if !dir.is_dir() => {
+                return Err(UsageError(format!(
+                    "--tmpdir {}: not a directory",
+                    dir.display()
+                )));
+            }
+            Some(dir) => dir,
+            None => env_tmpdir(),
+        };
 
         Ok(Config {
             slots,
@@ -300,6 +296,25 @@ impl Config {
             dry_run: cli.dry_run,
             verbose: cli.verbose,
         })
+    }
+}
+
+/// `$TMPDIR`, or `/tmp` when it is unset or names no directory (with a
+/// warning: refusing to run would be worse, as most jobs never spill).
+fn env_tmpdir() -> PathBuf {
+    match std::env::var_os("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map(PathBuf::from)
+    {
+        Some(dir) if dir.is_dir() => dir,
+        Some(dir) => {
+            eprintln!(
+                "parx: warning: TMPDIR={} is not a directory; using /tmp",
+                dir.display()
+            );
+            PathBuf::from("/tmp")
+        }
+        None => PathBuf::from("/tmp"),
     }
 }
 

@@ -132,7 +132,7 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
     };
     match err.kind() {
         io::ErrorKind::NotFound => (format!("parx: {name}: command not found\n"), 127),
-        io::ErrorKind::PermissionDenied => (format!("parx: {name}: permission denied\n"), 126),
+        io::ErrorKind::PermissionDenied => (format!("parx: {name}: cannot execute: permission denied\n"), 126),
         io::ErrorKind::InvalidInput => (
             format!("parx: cannot run {name}: an argument holds a NUL byte, which a command line cannot carry\n"),
             126,

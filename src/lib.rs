@@ -65,6 +65,18 @@ pub fn run<I>(args: I) -> Exit
 where
     I: IntoIterator<Item = OsString>,
 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let options = args
+        .iter()
+        .skip(1)
+        .take_while(|a| a.as_encoded_bytes().starts_with(b"-"));
+    if options.into_iter().any(|a| a == "--xargs") {
+        eprintln!(
+            "parx: --xargs (parx's drop-in xargs mode) is not available yet; \
+             GNU parallel's --xargs is -m in parx"
+        );
+        return Exit::Code(OWN_ERROR);
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
