@@ -7,5 +7,6 @@ mod util;
 mod core;
 mod examples;
 mod golden;
+mod injection;
 mod output;
 mod signals;
