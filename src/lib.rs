@@ -185,7 +185,14 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             return Exit::Code(OWN_ERROR);
         }
     };
-    let queue = Arc::new(Queue::new(2 * config.slots + 16));
+    // Enough queued jobs that a finished slot never waits for the input
+    // thread; packed (-X/-m) jobs hold up to ARG_MAX of values each, so
+    // fewer of those.
+    let capacity = match config.packing {
+        config::Packing::Fill { .. } => 1,
+        _ => 2 * config.slots + 16,
+    };
+    let queue = Arc::new(Queue::new(capacity));
     let input_error = Arc::new(AtomicBool::new(false));
 
     // The producer is not joined: when parx is interrupted while it waits
