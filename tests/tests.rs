@@ -8,5 +8,6 @@ mod core;
 mod examples;
 mod golden;
 mod injection;
+mod man;
 mod output;
 mod signals;
