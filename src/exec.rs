@@ -234,7 +234,6 @@ fn drain(
     let mut out = child.stdout.take().expect("stdout is piped");
     let mut err = child.stderr.take().expect("stderr is piped");
     let mut open = [true, true];
-    let mut ready = [false, false];
     let mut splitters = [LineSplitter::default(), LineSplitter::default()];
     // After the first failure the rest of the output is read and dropped,
     // so the job never blocks on a full pipe.
@@ -242,22 +241,12 @@ fn drain(
     let tag = captured.tag.clone();
 
     while open[0] || open[1] {
-        let fds: Vec<_> = [out.as_fd(), err.as_fd()]
-            .into_iter()
-            .zip(open)
-            .filter_map(|(fd, o)| o.then_some(fd))
-            .collect();
-        if sys::poll_readable(&fds, &mut ready[..fds.len()]).is_err() {
+        let fds = [open[0].then(|| out.as_fd()), open[1].then(|| err.as_fd())];
+        let Ok(ready) = sys::poll_readable(fds) else {
             break;
-        }
-        let mut k = 0;
+        };
         for stream in 0..2 {
-            if !open[stream] {
-                continue;
-            }
-            let is_ready = ready[k];
-            k += 1;
-            if !is_ready {
+            if !ready[stream] {
                 continue;
             }
             let reader: &mut dyn Read = if stream == 0 { &mut out } else { &mut err };

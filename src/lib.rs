@@ -295,11 +295,10 @@ fn write_outputs(
             terminal.message(&format!("parx: the output of a job was dropped: {why}\n"));
             return;
         }
-        if control.cause().is_some_and(|c| {
-            c != signal::StopCause::Hangup
-                && c != signal::StopCause::Signal(libc::SIGINT)
-                && c != signal::StopCause::Signal(libc::SIGTERM)
-        }) {
+        if matches!(
+            control.cause(),
+            Some(signal::StopCause::BrokenPipe | signal::StopCause::OutputFailed)
+        ) {
             return; // stdout is gone: drop what is left quietly
         }
         if let Err(WriteError::Stdout(err)) = captured.write_whole(terminal) {

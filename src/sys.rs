@@ -39,19 +39,31 @@ pub(crate) fn wait_exit_keep_zombie(pid: u32) -> io::Result<()> {
     }
 }
 
-/// Readiness of the fds given to [`poll_readable`].
-pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], ready: &mut [bool]) -> io::Result<()> {
-    let mut pollfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|fd| libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+/// Waits until at least one of the (up to two) open fds is readable or
+/// closed, and says which. Fixed-size, so the per-job read loop allocates
+/// nothing.
+pub(crate) fn poll_readable(fds: [Option<BorrowedFd<'_>>; 2]) -> io::Result<[bool; 2]> {
+    let mut pollfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 2];
+    let mut n = 0;
+    let mut slot_of = [0usize; 2];
+    for (i, fd) in fds.iter().enumerate() {
+        if let Some(fd) = fd {
+            pollfds[n] = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            slot_of[n] = i;
+            n += 1;
+        }
+    }
     loop {
-        // SAFETY: pollfds is a valid, exclusively borrowed array of nfds entries.
-        let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, -1) };
+        // SAFETY: pollfds is a valid, exclusively borrowed array of at least n entries.
+        let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), n as libc::nfds_t, -1) };
         if rc >= 0 {
             break;
         }
@@ -60,10 +72,11 @@ pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], ready: &mut [bool]) -> io::R
             return Err(err);
         }
     }
-    for (r, p) in ready.iter_mut().zip(&pollfds) {
-        *r = p.revents != 0;
+    let mut ready = [false; 2];
+    for (p, &i) in pollfds[..n].iter().zip(&slot_of) {
+        ready[i] = p.revents != 0;
     }
-    Ok(())
+    Ok(ready)
 }
 
 /// The kernel's limit on argv plus environment (`sysconf(_SC_ARG_MAX)`).
