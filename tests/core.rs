@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 
-use crate::util::{child_bin, sorted_lines, Env};
+use crate::util::{child_bin, peak_rss_kib_and_bytes, sorted_lines, Env};
 
 /// Splits the NUL-terminated words the test child prints.
 fn words(out: &[u8]) -> Vec<Vec<u8>> {
@@ -444,4 +444,28 @@ fn arg_files_and_four_colons() {
         .stdin(b"s\n")
         .stdout();
     assert_eq!(out, "s q\n");
+}
+
+#[test]
+fn memory_does_not_grow_with_the_number_of_inputs() {
+    let env = Env::new();
+    let rss = |lines: usize| {
+        let input: String = (0..lines)
+            .map(|i| format!("input line number {i}\n"))
+            .collect();
+        let run = env
+            .parx(["--dry-run", "-k", "echo", "{}", "{#}"])
+            .stdin(input)
+            .spawn();
+        let (kib, bytes, status) = peak_rss_kib_and_bytes(run);
+        assert!(status.success() && bytes > 0);
+        kib
+    };
+    let small = rss(1_000);
+    let large = rss(1_000_000);
+    // Same RSS within 20% (plus 1 MiB for allocator noise).
+    assert!(
+        large * 10 <= small * 12 + 10 * 1024,
+        "{small} KiB for 1,000 lines, {large} KiB for 1,000,000"
+    );
 }

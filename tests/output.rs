@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::util::{child_bin, sorted_lines, Env};
+use crate::util::{child_bin, peak_rss_kib_and_bytes, sorted_lines, Env};
 
 fn child() -> &'static OsStr {
     child_bin().as_os_str()
@@ -142,39 +142,6 @@ fn ungroup_writes_straight_through() {
     let env = Env::new();
     let out = env.parx(["-u", "-k", "echo", ":::", "a", "b"]).stdout();
     assert_eq!(sorted_lines(&out), ["a", "b"]);
-}
-
-/// Runs parx while sampling its peak RSS (VmHWM) until it exits, and
-/// counts the bytes it writes.
-fn peak_rss_kib_and_bytes(mut run: std::process::Child) -> (u64, u64, std::process::ExitStatus) {
-    let pid = run.id();
-    let mut stdout = run.stdout.take().unwrap();
-    let counter = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0u64;
-        loop {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => return total,
-                Ok(n) => total += n as u64,
-            }
-        }
-    });
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kib) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
-        }
-        if let Some(status) = run.try_wait().unwrap() {
-            return (peak, counter.join().unwrap(), status);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Path of the built parx binary.
 pub fn parx_bin() -> &'static Path {
@@ -185,4 +186,39 @@ pub fn sorted_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines.sort();
     lines
+}
+
+/// Runs parx while sampling its peak RSS (VmHWM) until it exits, and
+/// counts the bytes it writes.
+pub fn peak_rss_kib_and_bytes(
+    mut run: std::process::Child,
+) -> (u64, u64, std::process::ExitStatus) {
+    let pid = run.id();
+    let mut stdout = run.stdout.take().unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n as u64,
+            }
+        }
+    });
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(status) = run.try_wait().unwrap() {
+            return (peak, counter.join().unwrap(), status);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
