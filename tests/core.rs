@@ -469,3 +469,34 @@ fn memory_does_not_grow_with_the_number_of_inputs() {
         "{small} KiB for 1,000 lines, {large} KiB for 1,000,000"
     );
 }
+
+#[test]
+fn a_terminal_on_stdin_is_not_handed_to_jobs() {
+    // Jobs run in process groups of their own; one reading the terminal
+    // would be stopped by SIGTTIN and hang parx (regression, issue 3).
+    let env = Env::new();
+    let command = format!(
+        "{} 'head -1; echo got {{}}' ::: a",
+        crate::util::parx_bin().display()
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils) runs parx on a pseudo-terminal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while script.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = script.kill();
+            panic!("parx hung: its job was stopped reading the terminal");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = script.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("got a"),
+        "{out:?}"
+    );
+}

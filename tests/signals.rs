@@ -50,7 +50,7 @@ fn signal_leaves_nothing(signal: i32) {
     );
     let mut run = env
         .parx(["-j3", &job, ":::", "1", "2", "3", "4", "5"])
-        .spawn();
+        .spawn_guarded();
     wait_for("3 jobs to start", || {
         std::fs::read_to_string(&log)
             .map(|s| s.lines().count())
@@ -100,7 +100,7 @@ fn a_job_ignoring_term_is_killed_by_the_sequence() {
         "trap '' TERM; echo up >> {}; sleep {marker}; :",
         log.display()
     );
-    let mut run = env.parx([job.as_str(), ":::", "1"]).spawn();
+    let mut run = env.parx([job.as_str(), ":::", "1"]).spawn_guarded();
     wait_for("the job to start", || {
         log.exists() && !sleepers(&marker).is_empty()
     });
@@ -124,7 +124,7 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
     );
     let run = env
         .parx(["-j2", "-k", &job, ":::", "a", "b", "c", "d"])
-        .spawn();
+        .spawn_guarded();
     wait_for("2 jobs to start", || {
         std::fs::read_to_string(&log)
             .map(|s| s.lines().count())
@@ -136,7 +136,7 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
     // see that it did, so allow a generous margin before the jobs may end.
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&gate, "").unwrap();
-    let out = run.wait_with_output().unwrap();
+    let out = run.wait_with_output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "done a\ndone b\n");
     let mut started: Vec<String> = std::fs::read_to_string(&log)

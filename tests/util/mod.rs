@@ -128,6 +128,11 @@ impl Run {
         self
     }
 
+    /// Starts parx like [`Run::spawn`], killed if the test fails first.
+    pub fn spawn_guarded(self) -> Running {
+        Running(Some(self.spawn()))
+    }
+
     /// Starts parx with piped stdout/stderr and the given stdin.
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd.args(&self.args);
@@ -220,5 +225,44 @@ pub fn peak_rss_kib_and_bytes(
             return (peak, counter.join().unwrap(), status);
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A running parx that is killed if the test panics before reaping it, so a
+/// failing test cannot leave processes behind.
+pub struct Running(Option<std::process::Child>);
+
+impl Running {
+    /// Waits for parx and collects its output.
+    pub fn wait_with_output(mut self) -> Output {
+        self.0
+            .take()
+            .expect("not yet reaped")
+            .wait_with_output()
+            .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("not yet reaped")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().expect("not yet reaped")
     }
 }
