@@ -131,111 +131,82 @@ fn child() -> &'static OsStr {
     child_bin().as_os_str()
 }
 
+/// Runs `child WORDS...` as given (a plain template: the direct path) and
+/// with a redirection added (the shell path); both must give `expect`.
+fn check_both_paths(
+    options: &[&str],
+    words: &[&str],
+    expect: impl Fn(&[u8]) -> Vec<Vec<u8>> + Copy,
+) {
+    let mut template: Vec<&OsStr> = vec![child()];
+    template.extend(words.iter().map(OsStr::new));
+    check(options, &template, expect);
+    template.push(OsStr::new("</dev/null"));
+    check(options, &template, expect);
+}
+
 fn one(v: &[u8]) -> Vec<Vec<u8>> {
     vec![v.to_vec()]
 }
 
 #[test]
-fn direct_path() {
-    check(&[], &[child(), OsStr::new("argv"), OsStr::new("{}")], one);
-    // No replacement string: the value is appended.
-    check(&[], &[child(), OsStr::new("argv")], one);
+fn value_as_its_own_word() {
+    check_both_paths(&[], &["argv", "{}"], one);
 }
 
 #[test]
-fn shell_path() {
-    check(
-        &[],
-        &[
-            child(),
-            OsStr::new("argv"),
-            OsStr::new("{}"),
-            OsStr::new("</dev/null"),
-        ],
-        one,
-    );
-    check(&[], &[child(), OsStr::new("argv </dev/null")], one);
+fn value_appended_without_a_replacement_string() {
+    check_both_paths(&[], &["argv"], one);
 }
 
 #[test]
-fn mid_word_in_both_paths() {
-    let framed = |v: &[u8]| vec![[b"pre".as_slice(), v, b"post"].concat()];
-    check(
-        &[],
-        &[child(), OsStr::new("argv"), OsStr::new("pre{}post")],
-        framed,
-    );
-    check(
-        &[],
-        &[
-            child(),
-            OsStr::new("argv"),
-            OsStr::new("pre{}post"),
-            OsStr::new("</dev/null"),
-        ],
-        framed,
-    );
+fn value_mid_word() {
+    check_both_paths(&[], &["argv", "pre{}post"], |v| {
+        vec![[b"pre".as_slice(), v, b"post"].concat()]
+    });
 }
 
 #[test]
-fn inside_the_templates_own_quotes() {
+fn value_inside_the_templates_own_quotes() {
     let twice = |v: &[u8]| vec![[b"<".as_slice(), v, b">"].concat(), v.to_vec()];
-    check(
-        &[],
-        &[
-            child(),
-            OsStr::new("argv"),
-            OsStr::new("\"<{}>\""),
-            OsStr::new("'{}'"),
-        ],
-        twice,
-    );
-    check(
-        &[],
-        &[
-            child(),
-            OsStr::new("argv"),
-            OsStr::new("\"<{}>\""),
-            OsStr::new("'{}'"),
-            OsStr::new("</dev/null"),
-        ],
-        twice,
-    );
+    check_both_paths(&[], &["argv", "\"<{}>\"", "'{}'"], twice);
 }
 
 #[test]
 fn quote_option() {
+    // -q quotes every word, so the template is always plain: direct path.
     check(
         &["-q"],
         &[child(), OsStr::new("argv"), OsStr::new("{}")],
         one,
     );
-    let framed = |v: &[u8]| vec![[b"a ".as_slice(), v].concat()];
+    let prefixed = |v: &[u8]| vec![[b"a ".as_slice(), v].concat()];
     check(
         &["-q"],
         &[child(), OsStr::new("argv"), OsStr::new("a {}")],
-        framed,
+        prefixed,
+    );
+    // The printf builtin takes the shell path.
+    check(
+        &["-q"],
+        &[OsStr::new("printf"), OsStr::new("%s\\0"), OsStr::new("{}")],
+        one,
+    );
+    check(
+        &["-q"],
+        &[
+            OsStr::new("printf"),
+            OsStr::new("%s\\0"),
+            OsStr::new("a {}"),
+        ],
+        prefixed,
     );
 }
 
 #[test]
-fn packed_with_x_in_both_paths() {
-    check(
-        &["-X"],
-        &[child(), OsStr::new("argv"), OsStr::new("{}")],
-        one,
-    );
-    check(
-        &["-X"],
-        &[
-            child(),
-            OsStr::new("argv"),
-            OsStr::new("{}"),
-            OsStr::new("</dev/null"),
-        ],
-        one,
-    );
-    check(&["-m"], &[child(), OsStr::new("argv </dev/null")], one);
+fn packed_with_x_and_m() {
+    check_both_paths(&["-X"], &["argv", "{}"], one);
+    check_both_paths(&["-m"], &["argv"], one);
 }
 
 #[test]
