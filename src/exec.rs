@@ -321,6 +321,6 @@ pub fn stop_on_output_error(err: &io::Error, control: &Arc<Control>, terminal: &
         if !control.is_stopping() {
             terminal.message(&format!("parx: cannot write output: {err}\n"));
         }
-        control.stop(StopCause::OutputFailed);
+        control.stop(StopCause::OwnError);
     }
 }

@@ -33,7 +33,7 @@ pub fn exit_for(tally: Tally, cause: Option<StopCause>) -> Exit {
     match cause {
         Some(StopCause::Signal(sig)) => return Exit::Signal(sig),
         Some(StopCause::BrokenPipe) => return Exit::Signal(libc::SIGPIPE),
-        Some(StopCause::OutputFailed) => return Exit::Code(OWN_ERROR),
+        Some(StopCause::OwnError) => return Exit::Code(OWN_ERROR),
         Some(StopCause::Hangup) | None => {}
     }
     if tally.input_error {
@@ -87,7 +87,7 @@ mod tests {
             Exit::Signal(libc::SIGPIPE)
         );
         assert_eq!(
-            exit_for(failed(0), Some(StopCause::OutputFailed)),
+            exit_for(failed(0), Some(StopCause::OwnError)),
             Exit::Code(255)
         );
         assert_eq!(exit_for(failed(2), Some(StopCause::Hangup)), Exit::Code(2));

@@ -236,7 +236,7 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             .expect("cannot start the output thread")
     };
 
-    schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
+    let pool = schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
         }
@@ -270,6 +270,10 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
         // The output thread only goes away when this pool is done.
         let _ = done_tx.send((job.seq, outcome));
     });
+    if let Err(err) = pool {
+        terminal.message(&format!("parx: cannot start any job slot: {err}\n"));
+        control.stop(signal::StopCause::OwnError);
+    }
     drop(done_tx);
     let mut tally = writer.join().unwrap_or_default();
     tally.input_error = input_error.load(Ordering::Acquire);
@@ -297,7 +301,7 @@ fn write_outputs(
         }
         if matches!(
             control.cause(),
-            Some(signal::StopCause::BrokenPipe | signal::StopCause::OutputFailed)
+            Some(signal::StopCause::BrokenPipe | signal::StopCause::OwnError)
         ) {
             return; // stdout is gone: drop what is left quietly
         }

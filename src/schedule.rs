@@ -119,25 +119,34 @@ impl Queue {
 }
 
 /// Runs `work(slot, job)` on `slots` threads until the queue is used up or
-/// parx stops. Slots are numbered from 0.
-pub fn run_pool<F>(slots: usize, queue: &Queue, control: &Control, work: F)
+/// parx stops. Slots are numbered from 0. If the system refuses some of the
+/// threads, the pool runs with those it got (after a warning); with none it
+/// returns the error.
+pub fn run_pool<F>(slots: usize, queue: &Queue, control: &Control, work: F) -> std::io::Result<()>
 where
     F: Fn(usize, Job) + Sync,
 {
     std::thread::scope(|scope| {
         for slot in 0..slots {
             let work = &work;
-            std::thread::Builder::new()
+            let started = std::thread::Builder::new()
                 .name(format!("parx-slot-{}", slot + 1))
                 .stack_size(256 * 1024)
                 .spawn_scoped(scope, move || {
                     while let Some(job) = queue.take(control) {
                         work(slot, job);
                     }
-                })
-                .expect("cannot start a worker thread");
+                });
+            if let Err(err) = started {
+                if slot == 0 {
+                    return Err(err);
+                }
+                eprintln!("parx: warning: running {slot} job slots, not {slots}: {err}");
+                break;
+            }
         }
-    });
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -167,7 +176,8 @@ mod tests {
             });
             run_pool(3, &queue, &control, |_, job| {
                 seen.lock().unwrap().push(job.seq)
-            });
+            })
+            .unwrap();
         });
         let mut seen = seen.into_inner().unwrap();
         seen.sort_unstable();
@@ -189,7 +199,8 @@ mod tests {
         ));
         run_pool(2, &queue, &control, |_, _| {
             ran.fetch_add(1, Ordering::Relaxed);
-        });
+        })
+        .unwrap();
         assert_eq!(ran.load(Ordering::Relaxed), 0);
     }
 }

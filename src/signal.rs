@@ -23,8 +23,8 @@ pub enum StopCause {
     Hangup,
     /// parx's stdout was closed by its reader.
     BrokenPipe,
-    /// Writing parx's stdout failed otherwise.
-    OutputFailed,
+    /// parx itself failed (writing its stdout, starting job slots): 255.
+    OwnError,
 }
 
 /// One step of a termination sequence: send `signal`, then wait up to `wait`.
