@@ -131,6 +131,46 @@ pub struct Cli {
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
+    /// Kill a job still running after DURATION (30, 2.5s, 5m, or N% of the
+    /// median runtime of the jobs that succeeded so far): its process group
+    /// gets the --termseq sequence and the job counts as failed.
+    #[arg(long = "timeout", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Signals and waits (in ms) used to stop a job: on Ctrl-C, SIGTERM,
+    /// --timeout and --halt now. Default: TERM,200,TERM,100,TERM,50,KILL,25.
+    #[arg(long = "termseq", value_name = "SEQ")]
+    pub termseq: Option<String>,
+
+    /// Run a failed job up to N times in all before it counts as failed
+    /// (only the last attempt's output is printed).
+    #[arg(long = "retries", value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// Stop when jobs fail or succeed: now|soon,fail|success|done=N (now
+    /// terminates running jobs, soon lets them finish); 1 = soon,fail=1,
+    /// 2 = now,fail=1.
+    #[arg(long = "halt", visible_alias = "halt-on-error", value_name = "HOW")]
+    pub halt: Option<String>,
+
+    /// Wait DURATION between job starts.
+    #[arg(long = "delay", value_name = "DURATION")]
+    pub delay: Option<String>,
+
+    /// Log each finished job to FILE (+FILE appends), tab-separated as GNU
+    /// parallel: Seq Host Starttime JobRuntime Send Receive Exitval Signal Command.
+    #[arg(long = "joblog", value_name = "FILE")]
+    pub joblog: Option<OsString>,
+
+    /// With --joblog: skip the jobs the log shows as finished.
+    #[arg(long = "resume", requires = "joblog", conflicts_with = "resume_failed")]
+    pub resume: bool,
+
+    /// With --joblog: skip the jobs the log shows as succeeded; run the failed
+    /// and the missing ones.
+    #[arg(long = "resume-failed", requires = "joblog")]
+    pub resume_failed: bool,
+
     /// The command template, then input sources: `::: ARG...` (arguments),
     /// `:::: FILE...` (lines of files, `-` for stdin); `:::+` and `::::+` link a
     /// source to the one before it.

@@ -4,12 +4,15 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::cli::Cli;
 use crate::exec::{ExecSettings, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
+use crate::signal::{default_termseq, TermStep};
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
+use crate::units::{parse_duration, parse_halt, parse_termseq, parse_timeout, Halt, Timeout};
 
 /// A usage error: the message names the flag or value at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,24 @@ pub enum Tag {
     Template(Template),
 }
 
+/// `--resume` or `--resume-failed`: which logged jobs to skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Skip every job in the log.
+    SkipFinished,
+    /// Skip the jobs the log shows as succeeded.
+    SkipSucceeded,
+}
+
+/// `--joblog`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLogSpec {
+    /// The log file.
+    pub path: PathBuf,
+    /// `+FILE` or a resume: add to the file instead of starting it anew.
+    pub append: bool,
+}
+
 /// Validated settings for one run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -69,6 +90,20 @@ pub struct Config {
     pub dry_run: bool,
     /// `-v`.
     pub verbose: bool,
+    /// How to stop jobs (signals, then waits).
+    pub termseq: Vec<TermStep>,
+    /// `--timeout`.
+    pub timeout: Option<Timeout>,
+    /// Attempts per job (`--retries`, at least 1).
+    pub attempts: u32,
+    /// `--halt`.
+    pub halt: Option<Halt>,
+    /// `--delay` between job starts.
+    pub delay: Option<Duration>,
+    /// `--joblog`.
+    pub joblog: Option<JobLogSpec>,
+    /// `--resume`, `--resume-failed`.
+    pub resume: Option<Resume>,
 }
 
 const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
@@ -283,6 +318,50 @@ impl Config {
             None => env_tmpdir(),
         };
 
+        let usage = |e: String| UsageError(e);
+        let termseq = match &cli.termseq {
+            Some(text) => parse_termseq(text).map_err(usage)?,
+            None => default_termseq(),
+        };
+        let timeout = cli
+            .timeout
+            .as_deref()
+            .map(parse_timeout)
+            .transpose()
+            .map_err(usage)?;
+        let halt = cli
+            .halt
+            .as_deref()
+            .map(parse_halt)
+            .transpose()
+            .map_err(usage)?
+            .flatten();
+        let delay = cli
+            .delay
+            .as_deref()
+            .map(|d| parse_duration(d).map_err(|e| UsageError(format!("--delay: {e}"))))
+            .transpose()?;
+        let resume = if cli.resume {
+            Some(Resume::SkipFinished)
+        } else if cli.resume_failed {
+            Some(Resume::SkipSucceeded)
+        } else {
+            None
+        };
+        let joblog = cli.joblog.map(|text| {
+            let bytes = text.as_bytes();
+            match bytes.strip_prefix(b"+") {
+                Some(rest) => JobLogSpec {
+                    path: PathBuf::from(std::ffi::OsStr::from_bytes(rest)),
+                    append: true,
+                },
+                None => JobLogSpec {
+                    path: PathBuf::from(text),
+                    append: resume.is_some(),
+                },
+            }
+        });
+
         Ok(Config {
             slots,
             delimiter,
@@ -296,9 +375,17 @@ impl Config {
                 stdin_null: reads_stdin,
                 mode,
                 tmpdir,
+                termseq: termseq.clone(),
             },
             dry_run: cli.dry_run,
             verbose: cli.verbose,
+            termseq,
+            timeout,
+            attempts: cli.retries.unwrap_or(1).max(1),
+            halt,
+            delay,
+            joblog,
+            resume,
         })
     }
 }

@@ -9,15 +9,16 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::output::{Captured, LineError, LineSplitter, Terminal, WriteError, JOB_MEMORY_BYTES};
-use crate::signal::{Control, StopCause};
+use crate::signal::{Control, StopCause, TermStep};
 use crate::sys;
 
 /// What to execute for one job.
@@ -71,6 +72,8 @@ pub struct ExecSettings {
     pub mode: OutputMode,
     /// Where output spills.
     pub tmpdir: PathBuf,
+    /// How to stop a job that timed out.
+    pub termseq: Vec<TermStep>,
 }
 
 /// A finished job.
@@ -80,6 +83,23 @@ pub struct Outcome {
     pub status: Status,
     /// Its output, for grouped modes.
     pub captured: Option<Captured>,
+    /// `--timeout` stopped it.
+    pub timed_out: bool,
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it ran.
+    pub runtime: Duration,
+    /// Bytes it wrote to stdout (0 with `-u`, where parx does not see them).
+    pub stdout_bytes: u64,
+}
+
+impl Outcome {
+    /// Failed: a non-zero exit, a signal, no start, a timeout, or lost output.
+    pub fn is_failure(&self) -> bool {
+        !self.status.is_success()
+            || self.timed_out
+            || self.captured.as_ref().is_some_and(|c| c.lost.is_some())
+    }
 }
 
 /// Per-slot scratch space, reused from job to job.
@@ -141,32 +161,43 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
     }
 }
 
-/// Runs one job to completion in slot `slot` (0-based).
-#[allow(clippy::too_many_arguments)]
+/// One job to run.
+#[derive(Debug)]
+pub struct JobSpec<'a> {
+    /// What to execute.
+    pub line: &'a CommandLine,
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// Slot, from 0.
+    pub slot: usize,
+    /// `--tag` prefix.
+    pub tag: Option<Vec<u8>>,
+    /// `--timeout` for this job.
+    pub timeout: Option<Duration>,
+}
+
+/// Runs one job to completion.
 pub fn run_job(
-    line: &CommandLine,
-    seq: u64,
-    slot: usize,
-    tag: Option<Vec<u8>>,
+    job: &JobSpec<'_>,
     settings: &ExecSettings,
     control: &Arc<Control>,
     terminal: &Terminal,
     scratch: &mut Scratch,
 ) -> Outcome {
-    let mut cmd = build_command(line, settings);
-    let mut seq_text = itoa_buf(seq);
-    cmd.env("PARX_SEQ", OsStr::from_bytes(&seq_text));
-    seq_text = itoa_buf(slot as u64 + 1);
-    cmd.env("PARX_SLOT", OsStr::from_bytes(&seq_text));
+    let mut cmd = build_command(job.line, settings);
+    cmd.env("PARX_SEQ", job.seq.to_string());
+    cmd.env("PARX_SLOT", (job.slot + 1).to_string());
 
+    let started = SystemTime::now();
+    let clock = Instant::now();
     let mut captured = Captured {
-        tag,
+        tag: job.tag.clone(),
         ..Captured::default()
     };
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(err) => {
-            let (message, code) = spawn_failure(line, settings, &err);
+            let (message, code) = spawn_failure(job.line, settings, &err);
             match settings.mode {
                 OutputMode::Group | OutputMode::KeepOrder => {
                     // Part of the job's own stderr, so it lands in order.
@@ -180,27 +211,38 @@ pub fn run_job(
             return Outcome {
                 status: Status::NotStarted(code),
                 captured: Some(captured),
+                timed_out: false,
+                started,
+                runtime: clock.elapsed(),
+                stdout_bytes: 0,
             };
         }
     };
     let pid = child.id();
-    control.register(slot, pid);
+    control.register(job.slot, pid);
 
-    if settings.mode != OutputMode::Ungroup {
-        drain(
-            &mut child,
-            &mut captured,
-            settings,
-            control,
-            terminal,
-            scratch,
-        );
-    }
+    let mut watch = Watch {
+        pid,
+        pidfd: sys::pidfd_open(pid),
+        exited: false,
+        deadline: job.timeout.map(|t| clock + t),
+        next_step: 0,
+        timed_out: false,
+    };
+    let stdout_bytes = drain(
+        &mut child,
+        &mut captured,
+        &mut watch,
+        settings,
+        control,
+        terminal,
+        scratch,
+    );
 
     // Wait without reaping, forget the group, then reap: a signal sent by
     // the termination sequence can never reach a recycled process group.
     let waited = sys::wait_exit_keep_zombie(pid);
-    control.unregister(slot);
+    control.unregister(job.slot);
     let status = match (waited, child.wait()) {
         (_, Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Status::Exited(code),
@@ -208,55 +250,133 @@ pub fn run_job(
             (None, None) => Status::Exited(255),
         },
         (_, Err(err)) => {
-            terminal.message(&format!("parx: cannot wait for job {seq}: {err}\n"));
+            terminal.message(&format!("parx: cannot wait for job {}: {err}\n", job.seq));
             Status::Exited(255)
         }
     };
     Outcome {
         status,
         captured: Some(captured),
+        timed_out: watch.timed_out,
+        started,
+        runtime: clock.elapsed(),
+        stdout_bytes,
     }
 }
 
-fn itoa_buf(n: u64) -> Vec<u8> {
-    n.to_string().into_bytes()
+/// Watches a running job's exit and its `--timeout`.
+struct Watch {
+    pid: u32,
+    pidfd: Option<OwnedFd>,
+    exited: bool,
+    /// When the next termination step is due (first: the timeout).
+    deadline: Option<Instant>,
+    next_step: usize,
+    timed_out: bool,
 }
 
-/// Reads the job's stdout and stderr until both close.
+/// Without a pidfd, how often to check whether a job with a timeout exited.
+const EXIT_POLL: Duration = Duration::from_millis(20);
+
+impl Watch {
+    /// How long the event loop may sleep.
+    fn wait_for(&self) -> Option<Duration> {
+        let until = self
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if self.pidfd.is_none() && self.deadline.is_some() {
+            return Some(until.map_or(EXIT_POLL, |u| u.min(EXIT_POLL)));
+        }
+        until
+    }
+
+    /// Notes an exit and runs the termination sequence when a deadline passes.
+    fn tick(&mut self, pidfd_ready: bool, termseq: &[TermStep]) {
+        if pidfd_ready
+            || (self.pidfd.is_none() && self.deadline.is_some() && sys::has_exited(self.pid))
+        {
+            self.exited = true;
+        }
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        if self.exited || Instant::now() < deadline {
+            return;
+        }
+        self.timed_out = true;
+        match termseq.get(self.next_step) {
+            Some(step) => {
+                sys::kill_group(self.pid, step.signal);
+                self.deadline = Some(Instant::now() + step.wait);
+                self.next_step += 1;
+            }
+            None => self.deadline = None,
+        }
+    }
+
+    /// True while the loop must keep running for the exit or the deadline.
+    fn pending(&self) -> bool {
+        !self.exited && self.deadline.is_some()
+    }
+}
+
+/// Reads the job's stdout and stderr until both close, while enforcing its
+/// timeout. Returns the number of bytes the job wrote to stdout.
 fn drain(
     child: &mut Child,
     captured: &mut Captured,
+    watch: &mut Watch,
     settings: &ExecSettings,
     control: &Arc<Control>,
     terminal: &Terminal,
     scratch: &mut Scratch,
-) {
-    let mut out = child.stdout.take().expect("stdout is piped");
-    let mut err = child.stderr.take().expect("stderr is piped");
-    let mut open = [true, true];
+) -> u64 {
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
     let mut splitters = [LineSplitter::default(), LineSplitter::default()];
     // After the first failure the rest of the output is read and dropped,
     // so the job never blocks on a full pipe.
     let mut failed = false;
+    let mut stdout_bytes = 0u64;
     let tag = captured.tag.clone();
 
-    while open[0] || open[1] {
-        let fds = [open[0].then(|| out.as_fd()), open[1].then(|| err.as_fd())];
-        let Ok(ready) = sys::poll_readable(fds) else {
+    while out.is_some() || err.is_some() || watch.pending() {
+        let pidfd = if watch.exited {
+            None
+        } else {
+            watch.pidfd.as_ref().map(AsFd::as_fd)
+        };
+        let fds = [
+            out.as_ref().map(AsFd::as_fd),
+            err.as_ref().map(AsFd::as_fd),
+            pidfd,
+        ];
+        let Ok(ready) = sys::poll_ready(fds, watch.wait_for()) else {
             break;
         };
         for stream in 0..2 {
             if !ready[stream] {
                 continue;
             }
-            let reader: &mut dyn Read = if stream == 0 { &mut out } else { &mut err };
+            let reader: &mut dyn Read = match (stream, out.as_mut(), err.as_mut()) {
+                (0, Some(o), _) => o,
+                (1, _, Some(e)) => e,
+                _ => continue,
+            };
             let n = match reader.read(&mut scratch.buf) {
                 Ok(0) | Err(_) => {
-                    open[stream] = false;
+                    if stream == 0 {
+                        out = None;
+                    } else {
+                        err = None;
+                    }
                     continue;
                 }
                 Ok(n) => n,
             };
+            if stream == 0 {
+                stdout_bytes += n as u64;
+            }
             if failed {
                 continue;
             }
@@ -291,6 +411,7 @@ fn drain(
                 report(e, captured, control, terminal);
             }
         }
+        watch.tick(ready[2], &settings.termseq);
     }
     if settings.mode == OutputMode::LineBuffer && !failed {
         for (stream, splitter) in splitters.iter_mut().enumerate() {
@@ -300,6 +421,7 @@ fn drain(
             }
         }
     }
+    stdout_bytes
 }
 
 fn report(error: LineError, captured: &mut Captured, control: &Arc<Control>, terminal: &Terminal) {

@@ -26,6 +26,8 @@ pub struct Tally {
     pub failed: u64,
     /// Input could not be read to the end.
     pub input_error: bool,
+    /// `--halt` set the status (the failing job's for `fail=1`, 0 for `success`).
+    pub halt_status: Option<i32>,
 }
 
 /// Maps a run's result to parx's exit.
@@ -34,6 +36,11 @@ pub fn exit_for(tally: Tally, cause: Option<StopCause>) -> Exit {
         Some(StopCause::Signal(sig)) => return Exit::Signal(sig),
         Some(StopCause::BrokenPipe) => return Exit::Signal(libc::SIGPIPE),
         Some(StopCause::OwnError) => return Exit::Code(OWN_ERROR),
+        Some(StopCause::Halt { .. }) => {
+            if let Some(code) = tally.halt_status {
+                return Exit::Code(code.clamp(0, 255));
+            }
+        }
         Some(StopCause::Hangup) | None => {}
     }
     if tally.input_error {
@@ -53,7 +60,7 @@ mod tests {
     fn failed(n: u64) -> Tally {
         Tally {
             failed: n,
-            input_error: false,
+            ..Tally::default()
         }
     }
 
@@ -67,12 +74,25 @@ mod tests {
         assert_eq!(
             exit_for(
                 Tally {
-                    failed: 0,
-                    input_error: true
+                    input_error: true,
+                    ..Tally::default()
                 },
                 None
             ),
             Exit::Code(255)
+        );
+        let halted = Tally {
+            failed: 1,
+            halt_status: Some(3),
+            ..Tally::default()
+        };
+        assert_eq!(
+            exit_for(halted, Some(StopCause::Halt { now: true })),
+            Exit::Code(3)
+        );
+        assert_eq!(
+            exit_for(failed(2), Some(StopCause::Halt { now: false })),
+            Exit::Code(2)
         );
         assert_eq!(
             exit_for(failed(3), Some(StopCause::Signal(libc::SIGINT))),

@@ -21,28 +21,34 @@ pub mod config;
 pub mod exec;
 pub mod exit;
 pub mod input;
+pub mod joblog;
 pub mod output;
 pub mod schedule;
 pub mod signal;
 mod sys;
 pub mod template;
+pub mod units;
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
 use crate::batch::{Batcher, Job};
 use crate::config::{Config, Tag};
-use crate::exec::{CommandLine, Outcome, OutputMode, Scratch};
+use crate::exec::{CommandLine, JobSpec, Outcome, OutputMode, Scratch, Status};
 use crate::exit::{Exit, Tally, OWN_ERROR};
+use crate::joblog::JobLog;
 use crate::output::{Captured, Reorder, Terminal, WriteError};
 use crate::schedule::Queue;
-use crate::signal::Control;
+use crate::signal::{Control, StopCause};
 use crate::template::Fill;
+use crate::units::{HaltOn, HaltWhen, Timeout};
 
 /// Runs parx with `args` (the program name first) and returns the process
 /// exit status. Dies of a signal instead when parx was interrupted or its
@@ -175,7 +181,27 @@ fn output_failure(err: &std::io::Error) -> Exit {
 /// Runs every job on the pool and writes their output.
 fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
     sys::raise_nofile_limit();
-    let control = Control::new(config.slots, signal::default_termseq());
+    let skip = match (&config.resume, &config.joblog) {
+        (Some(resume), Some(log)) => match joblog::jobs_to_skip(&log.path, *resume) {
+            Ok(skip) => skip,
+            Err(err) => {
+                eprintln!("parx: {err}");
+                return Exit::Code(OWN_ERROR);
+            }
+        },
+        _ => HashSet::new(),
+    };
+    let log = match &config.joblog {
+        Some(spec) => match JobLog::open(&spec.path, spec.append) {
+            Ok(log) => Some(log),
+            Err(err) => {
+                eprintln!("parx: {err}");
+                return Exit::Code(OWN_ERROR);
+            }
+        },
+        None => None,
+    };
+    let control = Control::new(config.slots, config.termseq.clone());
     signal::install(&control);
     let terminal = match Terminal::open() {
         Ok(t) => Arc::new(t),
@@ -207,6 +233,7 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             .spawn(move || {
                 loop {
                     match batcher.next_job() {
+                        Ok(Some(job)) if skip.contains(&job.seq) => {}
                         Ok(Some(job)) => {
                             if !queue.push(job, &control) {
                                 break;
@@ -225,17 +252,23 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             .expect("cannot start the input thread");
     }
 
-    let (done_tx, done_rx) = mpsc::sync_channel::<(u64, Outcome)>(2 * config.slots);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Finished>(2 * config.slots);
     let writer = {
         let config = Arc::clone(&config);
         let control = Arc::clone(&control);
         let terminal = Arc::clone(&terminal);
         std::thread::Builder::new()
             .name("parx-output".into())
-            .spawn(move || write_outputs(&config, &control, &terminal, &done_rx))
+            .spawn(move || write_outputs(&config, &control, &terminal, log, &done_rx))
             .expect("cannot start the output thread")
     };
 
+    let pacer = Pacer::default();
+    let halt = HaltCheck {
+        rule: config.halt,
+        counts: std::sync::Mutex::new([0; 3]),
+    };
+    let runtimes = Runtimes::default();
     let pool = schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
@@ -249,26 +282,70 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             Some(plan) => CommandLine::Direct(plan.render(&fill)),
             None => CommandLine::Shell(fill_line(&config, &fill)),
         };
+        let text = || fill_line(&config, &fill);
         if config.verbose {
-            let mut text = fill_line(&config, &fill);
+            let mut text = text();
             text.push(b'\n');
             terminal.message(&String::from_utf8_lossy(&text));
         }
-        let tag = tag_for(&config, &fill);
-        let outcome = SCRATCH.with(|s| {
-            exec::run_job(
-                &line,
-                job.seq,
+        let mut attempt = 1;
+        let outcome = loop {
+            if let Some(delay) = config.delay {
+                pacer.wait_turn(delay);
+            }
+            let spec = JobSpec {
+                line: &line,
+                seq: job.seq,
                 slot,
-                tag,
-                &config.exec,
-                &control,
-                &terminal,
-                &mut s.borrow_mut(),
-            )
-        });
+                tag: tag_for(&config, &fill),
+                timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
+            };
+            let outcome = SCRATCH.with(|s| {
+                exec::run_job(
+                    &spec,
+                    &config.exec,
+                    &control,
+                    &terminal,
+                    &mut s.borrow_mut(),
+                )
+            });
+            if outcome.timed_out {
+                terminal.message(&format!(
+                    "parx: job {} timed out after {:.3}s: {}\n",
+                    job.seq,
+                    outcome.runtime.as_secs_f64(),
+                    String::from_utf8_lossy(&text())
+                ));
+            } else if !outcome.is_failure() {
+                runtimes.record(outcome.runtime);
+            }
+            // --retries: only the last attempt's output is kept.
+            if !outcome.is_failure() || attempt >= config.attempts || control.is_stopping() {
+                break outcome;
+            }
+            attempt += 1;
+        };
+        let command = if config.joblog.is_some() || config.halt.is_some() {
+            text()
+        } else {
+            Vec::new()
+        };
+        // A job that was running when --halt now struck was killed by it:
+        // logged, but neither counted nor printed (as GNU parallel does).
+        let killed_by_halt = control.cause() == Some(StopCause::Halt { now: true });
+        let halt_status = if killed_by_halt {
+            None
+        } else {
+            halt.check(&outcome, &command, &control, &terminal)
+        };
         // The output thread only goes away when this pool is done.
-        let _ = done_tx.send((job.seq, outcome));
+        let _ = done_tx.send(Finished {
+            seq: job.seq,
+            outcome,
+            command,
+            killed_by_halt,
+            halt_status,
+        });
     });
     if let Err(err) = pool {
         terminal.message(&format!("parx: cannot start any job slot: {err}\n"));
@@ -281,13 +358,146 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
     exit::exit_for(tally, control.cause())
 }
 
-/// The output thread: writes finished jobs' output in the configured order
-/// and counts failures.
+/// A finished job on its way to the output thread.
+struct Finished {
+    seq: u64,
+    outcome: Outcome,
+    /// The shell command line, when the job log or `--halt` needs it.
+    command: Vec<u8>,
+    /// `--halt now` terminated this job.
+    killed_by_halt: bool,
+    /// This job made `--halt ...,fail=1` stop parx: its status.
+    halt_status: Option<i32>,
+}
+
+/// `--halt`: counts finished jobs and stops parx when the rule is met.
+/// Checked by the worker as its job ends, before it takes another, so no
+/// job starts after the one that triggered the halt.
+struct HaltCheck {
+    rule: Option<units::Halt>,
+    /// Failed, succeeded, finished.
+    counts: std::sync::Mutex<[u64; 3]>,
+}
+
+impl HaltCheck {
+    /// Counts `outcome`; if that meets the rule, stops parx and returns the
+    /// exit status GNU parallel gives in that case: the failing job's own
+    /// for `fail=1`, 0 for `success`; `None` keeps the count of failures.
+    fn check(
+        &self,
+        outcome: &Outcome,
+        command: &[u8],
+        control: &Arc<Control>,
+        terminal: &Terminal,
+    ) -> Option<i32> {
+        let rule = self.rule?;
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let failed = outcome.is_failure();
+        counts[usize::from(!failed)] += 1;
+        counts[2] += 1;
+        let (hit, count, what) = match rule.on {
+            HaltOn::Fail => (failed, counts[0], "failed"),
+            HaltOn::Success => (!failed, counts[1], "succeeded"),
+            HaltOn::Done => (true, counts[2], "finished"),
+        };
+        if !hit || count < rule.count || control.is_stopping() {
+            return None;
+        }
+        terminal.message(&format!(
+            "parx: halting: this job {what}: {}\n",
+            String::from_utf8_lossy(command)
+        ));
+        control.stop(StopCause::Halt {
+            now: rule.when == HaltWhen::Now,
+        });
+        match (rule.on, rule.count) {
+            (HaltOn::Success, _) => Some(0),
+            (HaltOn::Fail, 1) => Some(match outcome.status {
+                Status::Exited(code) | Status::NotStarted(code) => code,
+                Status::Signaled(sig) => 128 + sig,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `--delay`: spaces job starts out across all slots.
+#[derive(Default)]
+struct Pacer {
+    next: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    fn wait_turn(&self, delay: Duration) {
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some(at) = *next {
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+        }
+        *next = Some(Instant::now() + delay);
+    }
+}
+
+/// Runtimes of recent successful jobs, for `--timeout N%`.
+#[derive(Default)]
+struct Runtimes {
+    recent: std::sync::Mutex<std::collections::VecDeque<Duration>>,
+}
+
+impl Runtimes {
+    /// Enough history for a median without holding every runtime of a run.
+    const KEPT: usize = 1000;
+
+    fn record(&self, runtime: Duration) {
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(runtime);
+    }
+
+    /// The timeout for the next job: fixed, or a percentage of the median
+    /// of recent successful runtimes once three jobs have succeeded.
+    fn timeout(&self, timeout: Timeout) -> Option<Duration> {
+        match timeout {
+            Timeout::Fixed(d) => Some(d),
+            Timeout::PercentOfMedian(pct) => {
+                let mut sorted: Vec<Duration> = self
+                    .recent
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                    .copied()
+                    .collect();
+                if sorted.len() < 3 {
+                    return None;
+                }
+                sorted.sort_unstable();
+                Some(sorted[sorted.len() / 2].mul_f64(pct / 100.0))
+            }
+        }
+    }
+}
+
+/// The output thread: writes finished jobs' output in the configured order,
+/// logs them, counts failures and applies `--halt`.
 fn write_outputs(
     config: &Config,
     control: &Arc<Control>,
     terminal: &Terminal,
-    done: &mpsc::Receiver<(u64, Outcome)>,
+    mut log: Option<JobLog>,
+    done: &mpsc::Receiver<Finished>,
 ) -> Tally {
     let mut tally = Tally::default();
     let mut reorder = Reorder::new();
@@ -301,7 +511,7 @@ fn write_outputs(
         }
         if matches!(
             control.cause(),
-            Some(signal::StopCause::BrokenPipe | signal::StopCause::OwnError)
+            Some(StopCause::BrokenPipe | StopCause::OwnError)
         ) {
             return; // stdout is gone: drop what is left quietly
         }
@@ -309,25 +519,49 @@ fn write_outputs(
             exec::stop_on_output_error(&err, control, terminal);
         }
     };
-    for (seq, outcome) in done {
-        let lost = outcome.captured.as_ref().is_some_and(|c| c.lost.is_some());
-        if !outcome.status.is_success() || lost {
+    for Finished {
+        seq,
+        outcome,
+        command,
+        killed_by_halt,
+        halt_status,
+    } in done
+    {
+        if let Some(log) = log.as_mut() {
+            let entry = joblog::Entry {
+                seq,
+                started: outcome.started,
+                runtime: outcome.runtime,
+                received: outcome.stdout_bytes,
+                status: outcome.status,
+                timed_out: outcome.timed_out,
+                command: &command,
+            };
+            if let Err(err) = log.record(&entry) {
+                terminal.message(&format!("parx: {err}\n"));
+                control.stop(StopCause::OwnError);
+            }
+        }
+        if killed_by_halt {
+            continue;
+        }
+        if outcome.is_failure() {
             tally.failed += 1;
         }
-        let Some(captured) = outcome.captured else {
-            continue;
-        };
-        match config.exec.mode {
-            OutputMode::KeepOrder => match reorder.push(seq, captured, tmpdir) {
-                Ok(due) => due.into_iter().for_each(&mut write),
-                Err(err) => terminal.message(&format!("parx: {err}\n")),
-            },
-            OutputMode::Group => write(captured),
-            OutputMode::LineBuffer | OutputMode::Ungroup => {
-                if let Some(why) = captured.lost {
-                    terminal.message(&format!(
-                        "parx: part of a job's output was dropped: {why}\n"
-                    ));
+        tally.halt_status = tally.halt_status.or(halt_status);
+        if let Some(captured) = outcome.captured {
+            match config.exec.mode {
+                OutputMode::KeepOrder => match reorder.push(seq, captured, tmpdir) {
+                    Ok(due) => due.into_iter().for_each(&mut write),
+                    Err(err) => terminal.message(&format!("parx: {err}\n")),
+                },
+                OutputMode::Group => write(captured),
+                OutputMode::LineBuffer | OutputMode::Ungroup => {
+                    if let Some(why) = captured.lost {
+                        terminal.message(&format!(
+                            "parx: part of a job's output was dropped: {why}\n"
+                        ));
+                    }
                 }
             }
         }

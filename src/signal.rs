@@ -25,6 +25,18 @@ pub enum StopCause {
     BrokenPipe,
     /// parx itself failed (writing its stdout, starting job slots): 255.
     OwnError,
+    /// `--halt`: `now` terminates running jobs, `soon` lets them finish.
+    Halt {
+        /// `now` rather than `soon`.
+        now: bool,
+    },
+}
+
+impl StopCause {
+    /// Whether running jobs are terminated (rather than allowed to finish).
+    pub fn terminates_jobs(self) -> bool {
+        !matches!(self, StopCause::Hangup | StopCause::Halt { now: false })
+    }
 }
 
 /// One step of a termination sequence: send `signal`, then wait up to `wait`.
@@ -90,7 +102,7 @@ impl Control {
     /// stopping, the job is terminated at once (it raced with the stop).
     pub fn register(&self, slot: usize, pgid: u32) {
         lock(&self.groups)[slot] = Some(pgid);
-        if self.is_stopping() && self.cause() != Some(StopCause::Hangup) {
+        if self.cause().is_some_and(StopCause::terminates_jobs) {
             let signal = if self.kill_now.load(Ordering::Acquire) {
                 libc::SIGKILL
             } else {
@@ -124,7 +136,7 @@ impl Control {
         }
         self.stopping.store(true, Ordering::Release);
         self.changed.notify_all();
-        if cause != StopCause::Hangup {
+        if cause.terminates_jobs() {
             let this = Arc::clone(self);
             std::thread::spawn(move || this.terminate());
         }

@@ -3,7 +3,8 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 /// Sends `signal` to the process group `pgid`.
 pub(crate) fn kill_group(pgid: u32, signal: i32) {
@@ -39,17 +40,20 @@ pub(crate) fn wait_exit_keep_zombie(pid: u32) -> io::Result<()> {
     }
 }
 
-/// Waits until at least one of the (up to two) open fds is readable or
-/// closed, and says which. Fixed-size, so the per-job read loop allocates
-/// nothing.
-pub(crate) fn poll_readable(fds: [Option<BorrowedFd<'_>>; 2]) -> io::Result<[bool; 2]> {
+/// Waits until one of the (up to three) fds given is readable or closed, or
+/// until `timeout` passes, and says which are ready. Fixed-size, so the
+/// per-job event loop allocates nothing.
+pub(crate) fn poll_ready(
+    fds: [Option<BorrowedFd<'_>>; 3],
+    timeout: Option<Duration>,
+) -> io::Result<[bool; 3]> {
     let mut pollfds = [libc::pollfd {
         fd: -1,
         events: 0,
         revents: 0,
-    }; 2];
+    }; 3];
+    let mut slot_of = [0usize; 3];
     let mut n = 0;
-    let mut slot_of = [0usize; 2];
     for (i, fd) in fds.iter().enumerate() {
         if let Some(fd) = fd {
             pollfds[n] = libc::pollfd {
@@ -61,9 +65,14 @@ pub(crate) fn poll_readable(fds: [Option<BorrowedFd<'_>>; 2]) -> io::Result<[boo
             n += 1;
         }
     }
+    // Round up, so a deadline is never reached early and spun on.
+    let timeout_ms = timeout.map_or(-1, |t| {
+        let ms = t.as_micros().div_ceil(1000);
+        libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+    });
     loop {
         // SAFETY: pollfds is a valid, exclusively borrowed array of at least n entries.
-        let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), n as libc::nfds_t, -1) };
+        let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
         if rc >= 0 {
             break;
         }
@@ -72,11 +81,38 @@ pub(crate) fn poll_readable(fds: [Option<BorrowedFd<'_>>; 2]) -> io::Result<[boo
             return Err(err);
         }
     }
-    let mut ready = [false; 2];
+    let mut ready = [false; 3];
     for (p, &i) in pollfds[..n].iter().zip(&slot_of) {
         ready[i] = p.revents != 0;
     }
     Ok(ready)
+}
+
+/// A pidfd for child `pid` (Linux 5.3 and later): readable once it exits.
+/// `None` where the kernel has none; callers then poll [`has_exited`].
+pub(crate) fn pidfd_open(pid: u32) -> Option<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = libc::c_int::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// True once child `pid` has exited (it is left unreaped).
+pub(crate) fn has_exited(pid: u32) -> bool {
+    let pid = libc::id_t::from(pid);
+    // SAFETY: siginfo_t is plain data, zeroed is valid; the pointer is valid for the call.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        rc == 0 && info.si_pid() != 0
+    }
 }
 
 /// The kernel's limit on argv plus environment (`sysconf(_SC_ARG_MAX)`).

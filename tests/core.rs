@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 
-use crate::util::{child_bin, peak_rss_kib_and_bytes, sorted_lines, Env};
+use crate::util::{child_bin, measure, sorted_lines, Env};
 
 /// Splits the NUL-terminated words the test child prints.
 fn words(out: &[u8]) -> Vec<Vec<u8>> {
@@ -453,15 +453,15 @@ fn memory_does_not_grow_with_the_number_of_inputs() {
         let input: String = (0..lines)
             .map(|i| format!("input line number {i}\n"))
             .collect();
-        let run = env
-            .parx(["--dry-run", "-k", "echo", "{}", "{#}"])
-            .stdin(input)
-            .spawn();
-        let (kib, bytes, status) = peak_rss_kib_and_bytes(run);
-        assert!(status.success() && bytes > 0);
-        kib
+        let m = measure(
+            env.parx(["--dry-run", "-k", "echo", "{}", "{#}"])
+                .stdin(input),
+        );
+        assert!(m.status.success() && m.stdout_bytes > 0);
+        m.peak_rss_kib
     };
     let small = rss(1_000);
+
     let large = rss(1_000_000);
     // Same RSS within 20% (plus 1 MiB for allocator noise).
     assert!(

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::util::{child_bin, peak_rss_kib_and_bytes, sorted_lines, Env};
+use crate::util::{child_bin, measure, sorted_lines, Env};
 
 fn child() -> &'static OsStr {
     child_bin().as_os_str()
@@ -149,17 +149,17 @@ fn memory_stays_bounded_with_a_gib_of_output() {
     let env = Env::new();
     let quarter = (256u64 << 20).to_string();
     for mode in ["--group", "-k"] {
-        let run = env
-            .parx(["-j4", mode])
-            .arg_last([
-                child(),
-                OsStr::new("bytes"),
-                OsStr::new("{}"),
-                OsStr::new(":::"),
-            ])
-            .arg_last([&quarter, &quarter, &quarter, &quarter])
-            .spawn();
-        let (peak_kib, bytes, status) = peak_rss_kib_and_bytes(run);
+        let m = measure(
+            env.parx(["-j4", mode])
+                .arg_last([
+                    child(),
+                    OsStr::new("bytes"),
+                    OsStr::new("{}"),
+                    OsStr::new(":::"),
+                ])
+                .arg_last([&quarter, &quarter, &quarter, &quarter]),
+        );
+        let (peak_kib, bytes, status) = (m.peak_rss_kib, m.stdout_bytes, m.status);
         assert!(status.success(), "{mode}: {status:?}");
         assert_eq!(bytes, 1 << 30, "{mode}: every byte arrives");
         assert!(peak_kib < 64 * 1024, "{mode}: peak RSS {peak_kib} KiB");

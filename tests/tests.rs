@@ -8,6 +8,7 @@ mod core;
 mod examples;
 mod golden;
 mod injection;
+mod jobs;
 mod man;
 mod output;
 mod signals;

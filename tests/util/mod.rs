@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// Path of the built parx binary.
 pub fn parx_bin() -> &'static Path {
@@ -193,13 +192,34 @@ pub fn sorted_lines(text: &str) -> Vec<String> {
     lines
 }
 
-/// Runs parx while sampling its peak RSS (VmHWM) until it exits, and
-/// counts the bytes it writes.
-pub fn peak_rss_kib_and_bytes(
-    mut run: std::process::Child,
-) -> (u64, u64, std::process::ExitStatus) {
-    let pid = run.id();
-    let mut stdout = run.stdout.take().unwrap();
+/// What a measured run of parx gave: its peak RSS, the bytes it wrote to
+/// stdout, and its exit status.
+pub struct Measured {
+    pub peak_rss_kib: u64,
+    pub stdout_bytes: u64,
+    pub status: std::process::ExitStatus,
+}
+
+/// Runs parx under GNU time and returns its peak RSS. Measured from a
+/// small parent on purpose: Linux carries the RSS high-water mark of the
+/// process that spawns a child into the child's accounting, so neither
+/// sampling /proc (a short run ends first) nor wait4 from this large test
+/// process gives parx's own peak.
+pub fn measure(run: Run) -> Measured {
+    let mut run = run;
+    let program = run.cmd.get_program().to_os_string();
+    let mut wrapped = Command::new("/usr/bin/time");
+    wrapped.arg("-f").arg("parx-peak-rss-kib=%M").arg(program);
+    wrapped.current_dir(run.cmd.get_current_dir().expect("Env sets a directory"));
+    for (k, v) in run.cmd.get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    run.cmd = wrapped;
+    let mut child = run.spawn();
+    let mut stdout = child.stdout.take().unwrap();
     let counter = std::thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 20];
         let mut total = 0u64;
@@ -210,21 +230,19 @@ pub fn peak_rss_kib_and_bytes(
             }
         }
     });
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kib) = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
-        }
-        if let Some(status) = run.try_wait().unwrap() {
-            return (peak, counter.join().unwrap(), status);
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("parx-peak-rss-kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!("no measurement from /usr/bin/time (install the time package): {stderr}")
+        });
+    Measured {
+        peak_rss_kib: peak,
+        stdout_bytes: counter.join().unwrap(),
+        status: out.status,
     }
 }
 

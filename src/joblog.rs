@@ -1,0 +1,265 @@
+//! `--joblog`: one tab-separated line per finished job, in GNU parallel's
+//! format, and reading it back for `--resume` and `--resume-failed`.
+//!
+//! Each line is formatted whole and handed to the kernel in one `write` on
+//! a file opened for appending, right after the job ends, so a crash of
+//! parx leaves only complete lines behind.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::Resume;
+use crate::exec::Status;
+
+/// The header line, as GNU parallel writes it.
+pub const HEADER: &str =
+    "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
+
+/// An error opening, writing or reading the job log.
+#[derive(Debug)]
+pub struct JobLogError {
+    /// The log file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for JobLogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "job log {}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for JobLogError {}
+
+/// One finished job, as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it ran.
+    pub runtime: Duration,
+    /// Bytes it wrote to stdout.
+    pub received: u64,
+    /// How it ended.
+    pub status: Status,
+    /// It was stopped by `--timeout`.
+    pub timed_out: bool,
+    /// The command line.
+    pub command: &'a [u8],
+}
+
+/// An open job log.
+pub struct JobLog {
+    file: File,
+    path: PathBuf,
+}
+
+impl JobLog {
+    /// Opens `path`: anew (truncated, with a header), or for appending (the
+    /// header is written only if the file is empty).
+    pub fn open(path: &Path, append: bool) -> Result<Self, JobLogError> {
+        let err = |source| JobLogError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        if !append {
+            file.set_len(0).map_err(err)?;
+        }
+        let len = file.metadata().map_err(err)?.len();
+        if len == 0 {
+            file.write_all(HEADER.as_bytes()).map_err(err)?;
+        } else {
+            // Never glue a new line onto a torn last one.
+            let mut last = [0u8];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut last, len - 1).map_err(err)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(err)?;
+            }
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends one job's line.
+    pub fn record(&mut self, entry: &Entry<'_>) -> Result<(), JobLogError> {
+        let line = format_line(entry);
+        self.file.write_all(&line).map_err(|source| JobLogError {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Formats one line: `Starttime` in epoch seconds with milliseconds,
+/// `JobRuntime` in seconds right-aligned to ten columns (as GNU parallel),
+/// `Exitval` -1 and `Signal` set for a job killed by a signal. Newlines in
+/// the command are written as `\n` so that every job is one line.
+pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
+    let start = entry.started.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (exitval, signal) = match entry.status {
+        Status::Exited(code) | Status::NotStarted(code) => (code, 0),
+        Status::Signaled(sig) => (-1, sig),
+    };
+    let exitval = if entry.timed_out && signal == 0 {
+        -1
+    } else {
+        exitval
+    };
+    let signal = if entry.timed_out && signal == 0 {
+        libc::SIGTERM
+    } else {
+        signal
+    };
+    let mut line = format!(
+        "{}\t:\t{}.{:03}\t{:>10.3}\t0\t{}\t{}\t{}\t",
+        entry.seq,
+        start.as_secs(),
+        start.subsec_millis(),
+        entry.runtime.as_secs_f64(),
+        entry.received,
+        exitval,
+        signal
+    )
+    .into_bytes();
+    for &b in entry.command {
+        if b == b'\n' {
+            line.extend_from_slice(b"\\n");
+        } else {
+            line.push(b);
+        }
+    }
+    line.push(b'\n');
+    line
+}
+
+/// Reads a job log and returns the sequence numbers to skip: every logged
+/// job (`--resume`) or those that succeeded (`--resume-failed`). A missing
+/// file means nothing to skip; lines that do not parse (a header, a line
+/// from an older format) are ignored.
+pub fn jobs_to_skip(path: &Path, resume: Resume) -> Result<HashSet<u64>, JobLogError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(source) => {
+            return Err(JobLogError {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut skip = HashSet::new();
+    for line in BufReader::new(file).split(b'\n') {
+        let line = line.map_err(|source| JobLogError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let fields: Vec<&[u8]> = line.splitn(9, |&b| b == b'\t').collect();
+        let number = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| std::str::from_utf8(f).ok()?.trim().parse::<i64>().ok())
+        };
+        let (Some(seq), Some(exitval), Some(signal)) = (number(0), number(6), number(7)) else {
+            continue;
+        };
+        let Ok(seq) = u64::try_from(seq) else {
+            continue;
+        };
+        let succeeded = exitval == 0 && signal == 0;
+        if resume == Resume::SkipFinished || succeeded {
+            skip.insert(seq);
+        }
+    }
+    Ok(skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(status: Status, timed_out: bool) -> Entry<'static> {
+        Entry {
+            seq: 7,
+            started: UNIX_EPOCH + Duration::from_millis(1_795_571_416_986),
+            runtime: Duration::from_millis(3),
+            received: 5,
+            status,
+            timed_out,
+            command: b"echo a\nb",
+        }
+    }
+
+    #[test]
+    fn lines_match_gnu_parallel() {
+        let line = format_line(&entry(Status::Exited(1), false));
+        assert_eq!(
+            line,
+            b"7\t:\t1795571416.986\t     0.003\t0\t5\t1\t0\techo a\\nb\n"
+        );
+        let line = format_line(&entry(Status::Signaled(9), false));
+        assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t9\t"));
+        let line = format_line(&entry(Status::Exited(0), true));
+        assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t15\t"));
+    }
+
+    #[test]
+    fn resume_reads_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut log = JobLog::open(&path, false).unwrap();
+        log.record(&Entry {
+            seq: 1,
+            ..entry(Status::Exited(0), false)
+        })
+        .unwrap();
+        log.record(&Entry {
+            seq: 2,
+            ..entry(Status::Exited(3), false)
+        })
+        .unwrap();
+        log.record(&Entry {
+            seq: 3,
+            ..entry(Status::Signaled(15), false)
+        })
+        .unwrap();
+        drop(log);
+        // A torn last line (no crash of parx leaves one, but be lenient).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"4\t:\t17")
+            .unwrap();
+        let finished = jobs_to_skip(&path, Resume::SkipFinished).unwrap();
+        assert_eq!(finished, HashSet::from([1, 2, 3]));
+        let succeeded = jobs_to_skip(&path, Resume::SkipSucceeded).unwrap();
+        assert_eq!(succeeded, HashSet::from([1]));
+        // Appending keeps what is there and adds no second header.
+        let mut log = JobLog::open(&path, true).unwrap();
+        log.record(&Entry {
+            seq: 2,
+            ..entry(Status::Exited(0), false)
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("Seq\tHost").count(), 1);
+        assert_eq!(
+            jobs_to_skip(&path, Resume::SkipSucceeded).unwrap(),
+            HashSet::from([1, 2])
+        );
+    }
+}

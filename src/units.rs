@@ -1,0 +1,252 @@
+//! Parsers for the values of `--timeout`, `--delay`, `--termseq` and
+//! `--halt`, in GNU parallel's notation.
+//!
+//! Hand-written because GNU parallel's forms (`30` meaning seconds, `2.5s`,
+//! `50%`, `TERM,200,KILL,25`) are not what duration crates such as
+//! humantime accept.
+
+use std::time::Duration;
+
+use crate::signal::TermStep;
+
+/// A `--timeout`: fixed, or a percentage of the median runtime of the jobs
+/// that finished successfully so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Timeout {
+    /// This long.
+    Fixed(Duration),
+    /// This percentage of the median successful runtime.
+    PercentOfMedian(f64),
+}
+
+/// Parses `30`, `2.5`, `2.5s`, `100ms`, `5m`, `1h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("invalid duration '{text}': expected seconds such as 30 or 2.5, or a unit: 100ms, 2.5s, 5m, 1h, 1d")
+    };
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// Parses a `--timeout`: a duration or `N%`.
+pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    if let Some(pct) = text.trim().strip_suffix('%') {
+        let value: f64 = pct
+            .parse()
+            .ok()
+            .filter(|v: &f64| *v > 0.0 && v.is_finite())
+            .ok_or_else(|| {
+                format!("invalid timeout '{text}': a percentage must be a positive number")
+            })?;
+        return Ok(Timeout::PercentOfMedian(value));
+    }
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("invalid timeout '{text}': must be more than zero"));
+    }
+    Ok(Timeout::Fixed(d))
+}
+
+/// A signal by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    let name = text.trim().to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let signal = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        n => match n.parse::<i32>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => return Err(format!("unknown signal '{text}'")),
+        },
+    };
+    Ok(signal)
+}
+
+/// Parses `--termseq`: `SIGNAL,MS,SIGNAL,MS,...` (a last wait may be left out).
+pub fn parse_termseq(text: &str) -> Result<Vec<TermStep>, String> {
+    let parts: Vec<&str> = text.split(',').collect();
+    let mut steps = Vec::new();
+    for pair in parts.chunks(2) {
+        let signal =
+            parse_signal(pair[0]).map_err(|e| format!("invalid --termseq '{text}': {e}"))?;
+        let wait_ms: u64 = match pair.get(1) {
+            Some(ms) => ms.trim().parse().map_err(|_| {
+                format!("invalid --termseq '{text}': '{ms}' is not a number of milliseconds")
+            })?,
+            None => 0,
+        };
+        steps.push(TermStep {
+            signal,
+            wait: Duration::from_millis(wait_ms),
+        });
+    }
+    Ok(steps)
+}
+
+/// When `--halt` stops parx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltWhen {
+    /// Terminate running jobs at once.
+    Now,
+    /// Start no new job; let running jobs finish.
+    Soon,
+}
+
+/// What `--halt` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltOn {
+    /// Failed jobs.
+    Fail,
+    /// Successful jobs.
+    Success,
+    /// Finished jobs.
+    Done,
+}
+
+/// A `--halt` rule: stop when `count` jobs of kind `on` have ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Halt {
+    /// Now or soon.
+    pub when: HaltWhen,
+    /// What to count.
+    pub on: HaltOn,
+    /// How many.
+    pub count: u64,
+}
+
+/// Parses `--halt`: `never`, `now,fail=N`, `soon,success=N`, `now,done=N`,
+/// and GNU parallel's numeric shorthands 0, 1 (soon,fail=1) and 2
+/// (now,fail=1).
+pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
+    let bad = |why: &str| format!("invalid --halt '{text}': {why}");
+    match text.trim() {
+        "never" | "0" => return Ok(None),
+        "1" => {
+            return Ok(Some(Halt {
+                when: HaltWhen::Soon,
+                on: HaltOn::Fail,
+                count: 1,
+            }))
+        }
+        "2" => {
+            return Ok(Some(Halt {
+                when: HaltWhen::Now,
+                on: HaltOn::Fail,
+                count: 1,
+            }))
+        }
+        _ => {}
+    }
+    let (when, rule) = text
+        .split_once(',')
+        .ok_or_else(|| bad("expected now|soon,fail|success|done=N"))?;
+    let when = match when.trim() {
+        "now" => HaltWhen::Now,
+        "soon" => HaltWhen::Soon,
+        other => return Err(bad(&format!("'{other}' is not now or soon"))),
+    };
+    let (on, count) = rule.split_once('=').unwrap_or((rule, "1"));
+    let on = match on.trim() {
+        "fail" => HaltOn::Fail,
+        "success" => HaltOn::Success,
+        "done" => HaltOn::Done,
+        other => return Err(bad(&format!("'{other}' is not fail, success or done"))),
+    };
+    if count.trim().ends_with('%') {
+        return Err(bad(
+            "percentages are not supported yet; give a count of jobs",
+        ));
+    }
+    let count: u64 = count
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| bad("the count must be a whole number above zero"))?;
+    Ok(Some(Halt { when, on, count }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0.5d"), Ok(Duration::from_secs(43200)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert_eq!(parse_timeout("50%"), Ok(Timeout::PercentOfMedian(50.0)));
+        assert!(parse_timeout("0").is_err());
+    }
+
+    #[test]
+    fn termseq() {
+        let steps = parse_termseq("TERM,200,SIGINT,100,9").unwrap();
+        let signals: Vec<i32> = steps.iter().map(|s| s.signal).collect();
+        assert_eq!(signals, [libc::SIGTERM, libc::SIGINT, libc::SIGKILL]);
+        assert_eq!(steps[0].wait, Duration::from_millis(200));
+        assert_eq!(steps[2].wait, Duration::ZERO);
+        assert!(parse_termseq("TERM,soon").is_err());
+        assert!(parse_termseq("NOPE,1").is_err());
+    }
+
+    #[test]
+    fn halt() {
+        assert_eq!(parse_halt("never"), Ok(None));
+        assert_eq!(
+            parse_halt("now,fail=1"),
+            Ok(Some(Halt {
+                when: HaltWhen::Now,
+                on: HaltOn::Fail,
+                count: 1
+            }))
+        );
+        assert_eq!(
+            parse_halt("soon,success=3"),
+            Ok(Some(Halt {
+                when: HaltWhen::Soon,
+                on: HaltOn::Success,
+                count: 3
+            }))
+        );
+        assert_eq!(
+            parse_halt("2"),
+            Ok(Some(Halt {
+                when: HaltWhen::Now,
+                on: HaltOn::Fail,
+                count: 1
+            }))
+        );
+        assert!(parse_halt("now,fail=10%").is_err());
+        assert!(parse_halt("later,fail=1").is_err());
+    }
+}

@@ -1,0 +1,348 @@
+//! Job control: --timeout, --termseq, --retries, --halt, --delay,
+//! --joblog, --resume and --resume-failed.
+
+use std::time::{Duration, Instant};
+
+use crate::util::Env;
+
+/// Pids of live `sleep SECONDS` processes.
+fn sleepers(seconds: &str) -> usize {
+    let wanted = format!("sleep\0{seconds}\0");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let zombie = state
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'));
+            !zombie && std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
+        })
+        .count()
+}
+
+/// The job log's rows (header left out), split into columns.
+fn log_rows(env: &Env, name: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(env.path(name)).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand")
+    );
+    lines
+        .map(|l| l.splitn(9, '\t').map(str::to_owned).collect())
+        .collect()
+}
+
+fn lines_of(env: &Env, name: &str) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(env.path(name))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn timeout_kills_the_whole_job_and_counts_it_failed() {
+    let env = Env::new();
+    let marker = format!("3001.{}", std::process::id());
+    let job = format!("sleep {marker} & sleep {marker} & wait; : {{}}");
+    let started = Instant::now();
+    let out = env
+        .parx(["--timeout", "0.3", "--joblog", "log", &job, ":::", "a"])
+        .expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sleepers(&marker), 0, "grandchildren survived the timeout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("parx: job 1 timed out after"), "{err}");
+    let rows = log_rows(&env, "log");
+    assert_eq!((rows[0][6].as_str(), rows[0][7].as_str()), ("-1", "15"));
+}
+
+#[test]
+fn a_fast_job_is_not_touched_by_the_timeout() {
+    let env = Env::new();
+    env.parx(["--timeout", "10", "true", ":::", "a", "b"])
+        .expect_code(0);
+}
+
+#[test]
+fn timeout_as_a_percentage_of_the_median() {
+    let env = Env::new();
+    // Three quick successes set the median; the slow fourth job is killed
+    // at 300% of it, long before its 5 seconds.
+    let started = Instant::now();
+    let out = env
+        .parx([
+            "-j1",
+            "-k",
+            "--timeout",
+            "300%",
+            "sleep {}; echo {}",
+            ":::",
+            "0.05",
+            "0.05",
+            "0.05",
+            "5",
+        ])
+        .expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0.05\n0.05\n0.05\n");
+}
+
+#[test]
+fn termseq_chooses_the_signals() {
+    let env = Env::new();
+    let job = "trap 'echo caught INT; exit 0' INT; sleep 5 & wait; : {}";
+    let out = env
+        .parx([
+            "--timeout",
+            "0.2",
+            "--termseq",
+            "INT,1000,KILL,25",
+            job,
+            ":::",
+            "a",
+        ])
+        .expect_code(1);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "caught INT\n");
+    let out = env
+        .parx(["--termseq", "TERM,soon", "true"])
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--termseq"));
+}
+
+#[test]
+fn retries_run_a_failing_job_again_and_print_the_last_attempt() {
+    let env = Env::new();
+    // Fails on the first two attempts, succeeds on the third.
+    let job = "echo x >> tries.{}; n=$(wc -l < tries.{}); echo attempt $n; [ $n -ge 3 ]";
+    let out = env.parx(["--retries", "3", job, ":::", "a"]).expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt 3\n");
+    // Never succeeds: three attempts in all, then it counts as failed.
+    let out = env
+        .parx(["--retries", "3", "echo x >> tries.{}; false", ":::", "b"])
+        .expect_code(1);
+    assert!(out.stdout.is_empty());
+    assert_eq!(lines_of(&env, "tries.b").len(), 3);
+}
+
+#[test]
+fn halt_now_on_the_first_failure_stops_everything() {
+    let env = Env::new();
+    let marker = format!("3002.{}", std::process::id());
+    let job = format!("if [ {{}} = bad ]; then exit 3; fi; sleep {marker}");
+    let started = Instant::now();
+    let out = env
+        .parx([
+            "-j3",
+            "--halt",
+            "now,fail=1",
+            &job,
+            ":::",
+            "a",
+            "b",
+            "bad",
+            "c",
+            "d",
+        ])
+        .expect_code(3);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(sleepers(&marker), 0, "running jobs survived --halt now");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("parx: halting: this job failed:"), "{err}");
+}
+
+#[test]
+fn halt_soon_lets_running_jobs_finish_and_starts_no_more() {
+    let env = Env::new();
+    let job = "echo {} >> started; if [ {} = bad ]; then exit 4; fi; sleep 0.3; echo done {}";
+    let out = env
+        .parx([
+            "-j2",
+            "--halt",
+            "soon,fail=1",
+            job,
+            ":::",
+            "ok",
+            "bad",
+            "c",
+            "d",
+            "e",
+        ])
+        .expect_code(4);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done ok\n");
+    assert_eq!(lines_of(&env, "started"), ["bad", "ok"]);
+}
+
+#[test]
+fn halt_on_success_and_on_done() {
+    let env = Env::new();
+    env.parx([
+        "-j1",
+        "--halt",
+        "now,success=1",
+        "exit {}",
+        ":::",
+        "3",
+        "0",
+        "1",
+    ])
+    .expect_code(0);
+    // done=2: two jobs finished (one failed), the third never starts.
+    let out = env
+        .parx([
+            "-j1",
+            "--halt",
+            "soon,done=2",
+            "echo {}; exit {}",
+            ":::",
+            "3",
+            "0",
+            "1",
+        ])
+        .expect_code(1);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n0\n");
+}
+
+#[test]
+fn delay_spaces_out_job_starts() {
+    let env = Env::new();
+    env.parx([
+        "-j4", "--delay", "0.2", "--joblog", "log", "true", ":::", "a", "b", "c",
+    ])
+    .expect_code(0);
+    let mut starts: Vec<f64> = log_rows(&env, "log")
+        .iter()
+        .map(|r| r[2].parse().unwrap())
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    for pair in starts.windows(2) {
+        // Start times are logged to the millisecond.
+        assert!(pair[1] - pair[0] >= 0.199, "{starts:?}");
+    }
+}
+
+#[test]
+fn joblog_records_every_job_in_gnu_parallels_format() {
+    let env = Env::new();
+    env.parx([
+        "-k",
+        "--joblog",
+        "log",
+        "printf %s {}; exit {}",
+        ":::",
+        "0",
+        "12",
+    ])
+    .expect_code(1);
+    let mut rows = log_rows(&env, "log");
+    rows.sort();
+    assert_eq!(rows.len(), 2);
+    for (row, (seq, receive, exitval, command)) in rows.iter().zip([
+        ("1", "1", "0", "printf %s 0; exit 0"),
+        ("2", "2", "12", "printf %s 12; exit 12"),
+    ]) {
+        assert_eq!(row[0], seq);
+        assert_eq!(row[1], ":");
+        assert!(
+            row[2]
+                .split_once('.')
+                .is_some_and(|(s, ms)| s.len() >= 10 && ms.len() == 3),
+            "{row:?}"
+        );
+        assert_eq!(
+            row[3].len(),
+            10,
+            "runtime is right-aligned to ten columns: {row:?}"
+        );
+        assert_eq!(
+            (
+                row[4].as_str(),
+                row[5].as_str(),
+                row[6].as_str(),
+                row[7].as_str()
+            ),
+            ("0", receive, exitval, "0")
+        );
+        assert_eq!(row[8], command);
+    }
+    // A new run starts the log anew; +FILE appends.
+    env.parx(["--joblog", "log", "true", ":::", "x"])
+        .expect_code(0);
+    assert_eq!(log_rows(&env, "log").len(), 1);
+    env.parx(["--joblog", "+log", "true", ":::", "x"])
+        .expect_code(0);
+    assert_eq!(log_rows(&env, "log").len(), 2);
+}
+
+#[test]
+fn resume_runs_only_the_jobs_not_in_the_log() {
+    let env = Env::new();
+    let job = "echo {} >> ran; [ {} != 3 ]";
+    // The first run stops after job 3 fails.
+    env.parx([
+        "-j1",
+        "--halt",
+        "soon,fail=1",
+        "--joblog",
+        "log",
+        job,
+        ":::",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ])
+    .expect_code(1);
+    assert_eq!(lines_of(&env, "ran"), ["1", "2", "3"]);
+    std::fs::remove_file(env.path("ran")).unwrap();
+    // --resume: 4 and 5 only.
+    env.parx([
+        "-j1", "--resume", "--joblog", "log", job, ":::", "1", "2", "3", "4", "5",
+    ])
+    .expect_code(0);
+    assert_eq!(lines_of(&env, "ran"), ["4", "5"]);
+    std::fs::remove_file(env.path("ran")).unwrap();
+    // --resume-failed: job 3 again (it still fails), nothing else.
+    env.parx([
+        "-j1",
+        "--resume-failed",
+        "--joblog",
+        "log",
+        job,
+        ":::",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ])
+    .expect_code(1);
+    assert_eq!(lines_of(&env, "ran"), ["3"]);
+    // The log kept every run's lines.
+    assert_eq!(log_rows(&env, "log").len(), 6);
+}
+
+#[test]
+fn resume_needs_a_job_log() {
+    let env = Env::new();
+    let out = env.parx(["--resume", "true"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--joblog"));
+}
