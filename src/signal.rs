@@ -5,8 +5,10 @@
 //! only parx; parx then sends each running group the termination sequence
 //! (default `TERM,200,TERM,100,TERM,50,KILL,25`: a signal, then milliseconds
 //! to wait). A second Ctrl-C kills at once. SIGHUP starts nothing new and
-//! lets running jobs finish. Groups are signalled only while their leader is
-//! unreaped (see `exec`), so a recycled process group id is never hit.
+//! lets running jobs finish (a later Ctrl-C or SIGTERM still terminates
+//! them). SIGTSTP (Ctrl-Z) and SIGCONT are passed on to the jobs. Groups are
+//! signalled only while their leader is unreaped (see `exec`), so a recycled
+//! process group id is never hit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -118,7 +120,8 @@ impl Control {
         self.changed.notify_all();
     }
 
-    fn signal_all(&self, signal: i32) {
+    /// Sends `signal` to every running job's process group.
+    pub fn signal_all(&self, signal: i32) {
         for pgid in lock(&self.groups).iter().flatten() {
             sys::kill_group(*pgid, signal);
         }
@@ -129,10 +132,12 @@ impl Control {
     pub fn stop(self: &Arc<Self>, cause: StopCause) {
         {
             let mut c = lock(&self.cause);
-            if c.is_some() {
-                return;
+            match *c {
+                // A soft stop (SIGHUP, --halt soon) may still be escalated
+                // by Ctrl-C or SIGTERM; anything else keeps the first cause.
+                Some(old) if old.terminates_jobs() || !cause.terminates_jobs() => return,
+                _ => *c = Some(cause),
             }
-            *c = Some(cause);
         }
         self.stopping.store(true, Ordering::Release);
         self.changed.notify_all();
@@ -189,14 +194,25 @@ fn current() -> &'static Mutex<Option<Arc<Control>>> {
 fn on_signal(signal: i32) {
     let Some(control) = lock(current()).clone() else {
         // No run in progress: behave as if parx had no handler.
-        sys::die_of_signal(signal);
+        match signal {
+            libc::SIGCONT => {}
+            libc::SIGTSTP => {
+                let _ = signal_hook::low_level::emulate_default_handler(signal);
+            }
+            _ => sys::die_of_signal(signal),
+        }
         return;
     };
     match signal {
         libc::SIGHUP => control.stop(StopCause::Hangup),
-        _ if control.is_stopping() && control.cause() != Some(StopCause::Hangup) => {
-            control.kill_all_now()
+        // Ctrl-Z reaches only parx's process group: stop the jobs too, then
+        // parx itself; on `fg` (SIGCONT) wake them again.
+        libc::SIGTSTP => {
+            control.signal_all(libc::SIGTSTP);
+            let _ = signal_hook::low_level::emulate_default_handler(libc::SIGTSTP);
         }
+        libc::SIGCONT => control.signal_all(libc::SIGCONT),
+        _ if control.cause().is_some_and(StopCause::terminates_jobs) => control.kill_all_now(),
         _ => control.stop(StopCause::Signal(signal)),
     }
 }
@@ -210,7 +226,12 @@ pub fn install(control: &Arc<Control>) {
         // SIGTERM and SIGHUP come through signal-hook's self-pipe on a thread
         // of their own: ctrlc cannot tell them apart from SIGINT, and
         // blocking them instead would leak the mask into every job.
-        match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGHUP]) {
+        match signal_hook::iterator::Signals::new([
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGTSTP,
+            libc::SIGCONT,
+        ]) {
             Ok(mut signals) => {
                 std::thread::Builder::new()
                     .name("parx-signals".into())

@@ -147,3 +147,49 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
     started.sort();
     assert_eq!(started, ["a", "b"], "no job started after SIGHUP");
 }
+
+/// The state letter of process `pid` (R, S, T, Z ...).
+fn state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|s| s.trim_start().chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_stops_the_jobs_with_parx_and_fg_resumes_them() {
+    let env = Env::new();
+    let marker = format!("4111.{}", std::process::id());
+    let pidfile = env.path("pid");
+    let job = format!("echo $$ > {}; sleep {marker}; : {{}}", pidfile.display());
+    let mut run = env.parx([job.as_str(), ":::", "a"]).spawn_guarded();
+    wait_for("the job to start", || !sleepers(&marker).is_empty());
+    let sleeper = sleepers(&marker)[0];
+    unsafe_kill(run.id(), libc::SIGTSTP);
+    wait_for("parx to stop", || state(run.id()) == 'T');
+    wait_for("the job to stop", || state(sleeper) == 'T');
+    unsafe_kill(run.id(), libc::SIGCONT);
+    wait_for("the job to run again", || state(sleeper) != 'T');
+    wait_for("parx to run again", || state(run.id()) != 'T');
+    unsafe_kill(run.id(), libc::SIGTERM);
+    assert_eq!(run.wait().unwrap().signal(), Some(libc::SIGTERM));
+    assert!(sleepers(&marker).is_empty());
+}
+
+#[test]
+fn ctrl_c_after_sighup_still_terminates_the_jobs() {
+    let env = Env::new();
+    let marker = format!("4112.{}", std::process::id());
+    let job = format!("sleep {marker}; : {{}}");
+    let mut run = env.parx([job.as_str(), ":::", "a"]).spawn_guarded();
+    wait_for("the job to start", || !sleepers(&marker).is_empty());
+    unsafe_kill(run.id(), libc::SIGHUP);
+    unsafe_kill(run.id(), libc::SIGINT);
+    let pid = run.id();
+    wait_for("parx to exit", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || state(pid) == 'Z'
+    });
+    assert_eq!(run.wait().unwrap().signal(), Some(libc::SIGINT));
+    assert!(sleepers(&marker).is_empty());
+}
