@@ -12,8 +12,9 @@
 //! * [`schedule`] hands jobs to one worker thread per slot; [`exec`] runs one
 //!   job in its own process group and collects its output.
 //! * [`output`] writes output grouped, in order (`-k`) or by line, with
-//!   bounded memory; [`signal`] stops cleanly; [`exit`] maps the result to
-//!   the exit status.
+//!   bounded memory, and [`joblog`] records each job; [`signal`] stops
+//!   cleanly; [`exit`] maps the result to the exit status.
+//! * [`units`] parses durations, signal sequences and `--halt` rules.
 
 pub mod batch;
 pub mod cli;
@@ -35,20 +36,18 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use clap::Parser;
 
 use crate::batch::{Batcher, Job};
 use crate::config::{Config, Tag};
-use crate::exec::{CommandLine, JobSpec, Outcome, OutputMode, Scratch, Status};
-use crate::exit::{Exit, Tally, OWN_ERROR};
+use crate::exec::{CommandLine, JobSpec, Scratch};
+use crate::exit::{Exit, OWN_ERROR};
 use crate::joblog::JobLog;
-use crate::output::{Captured, Reorder, Terminal, WriteError};
-use crate::schedule::Queue;
+use crate::output::{Finished, Terminal};
+use crate::schedule::{HaltCheck, Pacer, Queue, Runtimes};
 use crate::signal::{Control, StopCause};
 use crate::template::Fill;
-use crate::units::{HaltOn, HaltWhen, Timeout};
 
 /// Runs parx with `args` (the program name first) and returns the process
 /// exit status. Dies of a signal instead when parx was interrupted or its
@@ -259,15 +258,21 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
         let terminal = Arc::clone(&terminal);
         std::thread::Builder::new()
             .name("parx-output".into())
-            .spawn(move || write_outputs(&config, &control, &terminal, log, &done_rx))
+            .spawn(move || {
+                output::collect(
+                    config.exec.mode,
+                    &config.exec.tmpdir,
+                    &control,
+                    &terminal,
+                    log,
+                    &done_rx,
+                )
+            })
             .expect("cannot start the output thread")
     };
 
     let pacer = Pacer::default();
-    let halt = HaltCheck {
-        rule: config.halt,
-        counts: std::sync::Mutex::new([0; 3]),
-    };
+    let halt = HaltCheck::new(config.halt);
     let runtimes = Runtimes::default();
     let pool = schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
         thread_local! {
@@ -356,217 +361,4 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
     tally.input_error = input_error.load(Ordering::Acquire);
     signal::uninstall();
     exit::exit_for(tally, control.cause())
-}
-
-/// A finished job on its way to the output thread.
-struct Finished {
-    seq: u64,
-    outcome: Outcome,
-    /// The shell command line, when the job log or `--halt` needs it.
-    command: Vec<u8>,
-    /// `--halt now` terminated this job.
-    killed_by_halt: bool,
-    /// This job made `--halt ...,fail=1` stop parx: its status.
-    halt_status: Option<i32>,
-}
-
-/// `--halt`: counts finished jobs and stops parx when the rule is met.
-/// Checked by the worker as its job ends, before it takes another, so no
-/// job starts after the one that triggered the halt.
-struct HaltCheck {
-    rule: Option<units::Halt>,
-    /// Failed, succeeded, finished.
-    counts: std::sync::Mutex<[u64; 3]>,
-}
-
-impl HaltCheck {
-    /// Counts `outcome`; if that meets the rule, stops parx and returns the
-    /// exit status GNU parallel gives in that case: the failing job's own
-    /// for `fail=1`, 0 for `success`; `None` keeps the count of failures.
-    fn check(
-        &self,
-        outcome: &Outcome,
-        command: &[u8],
-        control: &Arc<Control>,
-        terminal: &Terminal,
-    ) -> Option<i32> {
-        let rule = self.rule?;
-        let mut counts = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let failed = outcome.is_failure();
-        counts[usize::from(!failed)] += 1;
-        counts[2] += 1;
-        let (hit, count, what) = match rule.on {
-            HaltOn::Fail => (failed, counts[0], "failed"),
-            HaltOn::Success => (!failed, counts[1], "succeeded"),
-            HaltOn::Done => (true, counts[2], "finished"),
-        };
-        if !hit || count < rule.count || control.is_stopping() {
-            return None;
-        }
-        terminal.message(&format!(
-            "parx: halting: this job {what}: {}\n",
-            String::from_utf8_lossy(command)
-        ));
-        control.stop(StopCause::Halt {
-            now: rule.when == HaltWhen::Now,
-        });
-        match (rule.on, rule.count) {
-            (HaltOn::Success, _) => Some(0),
-            (HaltOn::Fail, 1) => Some(match outcome.status {
-                Status::Exited(code) | Status::NotStarted(code) => code,
-                Status::Signaled(sig) => 128 + sig,
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// `--delay`: spaces job starts out across all slots.
-#[derive(Default)]
-struct Pacer {
-    next: std::sync::Mutex<Option<Instant>>,
-}
-
-impl Pacer {
-    fn wait_turn(&self, delay: Duration) {
-        let mut next = self
-            .next
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        if let Some(at) = *next {
-            if at > now {
-                std::thread::sleep(at - now);
-            }
-        }
-        *next = Some(Instant::now() + delay);
-    }
-}
-
-/// Runtimes of recent successful jobs, for `--timeout N%`.
-#[derive(Default)]
-struct Runtimes {
-    recent: std::sync::Mutex<std::collections::VecDeque<Duration>>,
-}
-
-impl Runtimes {
-    /// Enough history for a median without holding every runtime of a run.
-    const KEPT: usize = 1000;
-
-    fn record(&self, runtime: Duration) {
-        let mut recent = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if recent.len() == Self::KEPT {
-            recent.pop_front();
-        }
-        recent.push_back(runtime);
-    }
-
-    /// The timeout for the next job: fixed, or a percentage of the median
-    /// of recent successful runtimes once three jobs have succeeded.
-    fn timeout(&self, timeout: Timeout) -> Option<Duration> {
-        match timeout {
-            Timeout::Fixed(d) => Some(d),
-            Timeout::PercentOfMedian(pct) => {
-                let mut sorted: Vec<Duration> = self
-                    .recent
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .iter()
-                    .copied()
-                    .collect();
-                if sorted.len() < 3 {
-                    return None;
-                }
-                sorted.sort_unstable();
-                Some(sorted[sorted.len() / 2].mul_f64(pct / 100.0))
-            }
-        }
-    }
-}
-
-/// The output thread: writes finished jobs' output in the configured order,
-/// logs them, counts failures and applies `--halt`.
-fn write_outputs(
-    config: &Config,
-    control: &Arc<Control>,
-    terminal: &Terminal,
-    mut log: Option<JobLog>,
-    done: &mpsc::Receiver<Finished>,
-) -> Tally {
-    let mut tally = Tally::default();
-    let mut reorder = Reorder::new();
-    let tmpdir = &config.exec.tmpdir;
-    let mut write = |mut captured: Captured| {
-        if let Some(why) = captured.lost.take() {
-            // Truncated output passed on as if whole would mislead whatever
-            // reads it; the job already counts as failed.
-            terminal.message(&format!("parx: the output of a job was dropped: {why}\n"));
-            return;
-        }
-        if matches!(
-            control.cause(),
-            Some(StopCause::BrokenPipe | StopCause::OwnError)
-        ) {
-            return; // stdout is gone: drop what is left quietly
-        }
-        if let Err(WriteError::Stdout(err)) = captured.write_whole(terminal) {
-            exec::stop_on_output_error(&err, control, terminal);
-        }
-    };
-    for Finished {
-        seq,
-        outcome,
-        command,
-        killed_by_halt,
-        halt_status,
-    } in done
-    {
-        if let Some(log) = log.as_mut() {
-            let entry = joblog::Entry {
-                seq,
-                started: outcome.started,
-                runtime: outcome.runtime,
-                received: outcome.stdout_bytes,
-                status: outcome.status,
-                timed_out: outcome.timed_out,
-                command: &command,
-            };
-            if let Err(err) = log.record(&entry) {
-                terminal.message(&format!("parx: {err}\n"));
-                control.stop(StopCause::OwnError);
-            }
-        }
-        if killed_by_halt {
-            continue;
-        }
-        if outcome.is_failure() {
-            tally.failed += 1;
-        }
-        tally.halt_status = tally.halt_status.or(halt_status);
-        if let Some(captured) = outcome.captured {
-            match config.exec.mode {
-                OutputMode::KeepOrder => match reorder.push(seq, captured, tmpdir) {
-                    Ok(due) => due.into_iter().for_each(&mut write),
-                    Err(err) => terminal.message(&format!("parx: {err}\n")),
-                },
-                OutputMode::Group => write(captured),
-                OutputMode::LineBuffer | OutputMode::Ungroup => {
-                    if let Some(why) = captured.lost {
-                        terminal.message(&format!(
-                            "parx: part of a job's output was dropped: {why}\n"
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    // Jobs that never ran (parx stopped) leave gaps; flush what was collected.
-    reorder.drain().into_iter().for_each(&mut write);
-    tally
 }

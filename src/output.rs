@@ -13,7 +13,12 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex};
+
+use crate::exec::{stop_on_output_error, Outcome, OutputMode};
+use crate::exit::Tally;
+use crate::joblog::{self, JobLog};
+use crate::signal::{Control, StopCause};
 
 /// Memory one job's captured output may use before it spills to disk.
 pub const JOB_MEMORY_BYTES: usize = 1 << 20;
@@ -408,6 +413,101 @@ pub enum LineError {
     Write(WriteError),
     /// A long partial line could not be spilled.
     Spill(SpillError),
+}
+
+/// A finished job on its way to the output thread.
+pub struct Finished {
+    /// Sequence number.
+    pub seq: u64,
+    /// How it went.
+    pub outcome: Outcome,
+    /// The shell command line, when the job log or `--halt` needs it.
+    pub command: Vec<u8>,
+    /// `--halt now` terminated this job.
+    pub killed_by_halt: bool,
+    /// This job made `--halt ...,fail=1` stop parx: its status.
+    pub halt_status: Option<i32>,
+}
+
+/// The output thread: writes finished jobs' output in `mode`'s order, logs
+/// them, and counts failures for the exit status.
+pub fn collect(
+    mode: OutputMode,
+    tmpdir: &Path,
+    control: &Arc<Control>,
+    terminal: &Terminal,
+    mut log: Option<JobLog>,
+    done: &mpsc::Receiver<Finished>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut reorder = Reorder::new();
+    let mut write = |mut captured: Captured| {
+        if let Some(why) = captured.lost.take() {
+            // Truncated output passed on as if whole would mislead whatever
+            // reads it; the job already counts as failed.
+            terminal.message(&format!("parx: the output of a job was dropped: {why}\n"));
+            return;
+        }
+        if matches!(
+            control.cause(),
+            Some(StopCause::BrokenPipe | StopCause::OwnError)
+        ) {
+            return; // stdout is gone: drop what is left quietly
+        }
+        if let Err(WriteError::Stdout(err)) = captured.write_whole(terminal) {
+            stop_on_output_error(&err, control, terminal);
+        }
+    };
+    for Finished {
+        seq,
+        outcome,
+        command,
+        killed_by_halt,
+        halt_status,
+    } in done
+    {
+        if let Some(log) = log.as_mut() {
+            let entry = joblog::Entry {
+                seq,
+                started: outcome.started,
+                runtime: outcome.runtime,
+                received: outcome.stdout_bytes,
+                status: outcome.status,
+                timed_out: outcome.timed_out,
+                command: &command,
+            };
+            if let Err(err) = log.record(&entry) {
+                terminal.message(&format!("parx: {err}\n"));
+                control.stop(StopCause::OwnError);
+            }
+        }
+        if killed_by_halt {
+            continue;
+        }
+        if outcome.is_failure() {
+            tally.failed += 1;
+        }
+        tally.halt_status = tally.halt_status.or(halt_status);
+        if let Some(captured) = outcome.captured {
+            match mode {
+                OutputMode::KeepOrder => match reorder.push(seq, captured, tmpdir) {
+                    Ok(due) => due.into_iter().for_each(&mut write),
+                    Err(err) => terminal.message(&format!("parx: {err}\n")),
+                },
+                OutputMode::Group => write(captured),
+                OutputMode::LineBuffer | OutputMode::Ungroup => {
+                    if let Some(why) = captured.lost {
+                        terminal.message(&format!(
+                            "parx: part of a job's output was dropped: {why}\n"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    // Jobs that never ran (parx stopped) leave gaps; flush what was collected.
+    reorder.drain().into_iter().for_each(&mut write);
+    tally
 }
 
 #[cfg(test)]

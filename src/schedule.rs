@@ -8,14 +8,21 @@
 //! starting in input order (as GNU parallel does) while any idle slot takes
 //! the next one at once. The queue is bounded so that parx never reads its
 //! input further ahead than the slots can use.
+//!
+//! Also here: the policies a worker applies around each job (`--delay`,
+//! `--timeout N%`, `--halt`).
 
-use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
 
 use crate::batch::Job;
-use crate::signal::Control;
+use crate::exec::{Outcome, Status};
+use crate::output::Terminal;
+use crate::signal::{Control, StopCause};
+use crate::units::{Halt, HaltOn, HaltWhen, Timeout};
 
 /// How often a waiting producer or worker re-checks whether parx is stopping.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -147,6 +154,127 @@ where
         }
         Ok(())
     })
+}
+
+/// `--delay`: spaces job starts out across all slots.
+#[derive(Default)]
+pub struct Pacer {
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pacer {
+    /// Waits until this slot may start a job.
+    pub fn wait_turn(&self, delay: Duration) {
+        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some(at) = *next {
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+        }
+        *next = Some(Instant::now() + delay);
+    }
+}
+
+/// Runtimes of recent successful jobs, for `--timeout N%`.
+#[derive(Default)]
+pub struct Runtimes {
+    recent: Mutex<VecDeque<Duration>>,
+}
+
+impl Runtimes {
+    /// Enough history for a median without holding every runtime of a run.
+    const KEPT: usize = 1000;
+
+    /// Notes a successful job's runtime.
+    pub fn record(&self, runtime: Duration) {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(runtime);
+    }
+
+    /// The timeout for the next job: fixed, or a percentage of the median
+    /// of recent successful runtimes once three jobs have succeeded.
+    pub fn timeout(&self, timeout: Timeout) -> Option<Duration> {
+        match timeout {
+            Timeout::Fixed(d) => Some(d),
+            Timeout::PercentOfMedian(pct) => {
+                let mut sorted: Vec<Duration> = self
+                    .recent
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .copied()
+                    .collect();
+                if sorted.len() < 3 {
+                    return None;
+                }
+                sorted.sort_unstable();
+                Some(sorted[sorted.len() / 2].mul_f64(pct / 100.0))
+            }
+        }
+    }
+}
+
+/// `--halt`: counts finished jobs and stops parx when the rule is met.
+/// Checked by the worker as its job ends, before it takes another, so no
+/// job starts after the one that triggered the halt.
+pub struct HaltCheck {
+    rule: Option<Halt>,
+    /// Failed, succeeded, finished.
+    counts: Mutex<[u64; 3]>,
+}
+
+impl HaltCheck {
+    /// Applies `rule` (none: never halt).
+    pub fn new(rule: Option<Halt>) -> Self {
+        Self {
+            rule,
+            counts: Mutex::new([0; 3]),
+        }
+    }
+
+    /// Counts `outcome`; if that meets the rule, stops parx and returns the
+    /// exit status GNU parallel gives in that case: the failing job's own
+    /// for `fail=1`, 0 for `success`; `None` keeps the count of failures.
+    pub fn check(
+        &self,
+        outcome: &Outcome,
+        command: &[u8],
+        control: &Arc<Control>,
+        terminal: &Terminal,
+    ) -> Option<i32> {
+        let rule = self.rule?;
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let failed = outcome.is_failure();
+        counts[usize::from(!failed)] += 1;
+        counts[2] += 1;
+        let (hit, count, what) = match rule.on {
+            HaltOn::Fail => (failed, counts[0], "failed"),
+            HaltOn::Success => (!failed, counts[1], "succeeded"),
+            HaltOn::Done => (true, counts[2], "finished"),
+        };
+        if !hit || count < rule.count || control.is_stopping() {
+            return None;
+        }
+        terminal.message(&format!(
+            "parx: halting: this job {what}: {}\n",
+            String::from_utf8_lossy(command)
+        ));
+        control.stop(StopCause::Halt {
+            now: rule.when == HaltWhen::Now,
+        });
+        match (rule.on, rule.count) {
+            (HaltOn::Success, _) => Some(0),
+            (HaltOn::Fail, 1) => Some(match outcome.status {
+                Status::Exited(code) | Status::NotStarted(code) => code,
+                Status::Signaled(sig) => 128 + sig,
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
