@@ -669,7 +669,7 @@ struct Word {
 /// The argv a plain template produces, built without a shell.
 ///
 /// Exists only when running the line under `sh -c` is guaranteed to give the
-/// same argv: see [`DirectPlan::build`] for the rules.
+/// same argv: `DirectPlan::build` lists the rules.
 #[derive(Debug, Clone)]
 pub struct DirectPlan {
     words: Vec<Word>,
