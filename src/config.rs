@@ -72,6 +72,8 @@ pub struct JobLogSpec {
 pub struct Config {
     /// Number of job slots.
     pub slots: usize,
+    /// `-j` was given (under make it caps make's limit instead of setting it).
+    pub explicit_jobs: bool,
     /// Record delimiter.
     pub delimiter: u8,
     /// Input sources, in order.
@@ -364,6 +366,7 @@ impl Config {
 
         Ok(Config {
             slots,
+            explicit_jobs: cli.jobs.is_some(),
             delimiter,
             sources,
             link: cli.link,

@@ -23,6 +23,7 @@ pub mod exec;
 pub mod exit;
 pub mod input;
 pub mod joblog;
+pub mod make;
 pub mod output;
 pub mod schedule;
 pub mod signal;
@@ -70,6 +71,8 @@ pub fn run<I>(args: I) -> Exit
 where
     I: IntoIterator<Item = OsString>,
 {
+    // make's jobserver is named by fd numbers: read it before anything opens a file.
+    let jobserver = make::from_env();
     let args: Vec<OsString> = args.into_iter().collect();
     let options = args
         .iter()
@@ -89,7 +92,7 @@ where
             return Exit::Code(if err.use_stderr() { OWN_ERROR } else { 0 });
         }
     };
-    let config = match Config::from_cli(cli) {
+    let mut config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(err) => {
             eprintln!("parx: {err}\nTry 'parx --help' for more information.");
@@ -114,7 +117,34 @@ where
     if config.dry_run {
         return dry_run(&config, batcher);
     }
-    execute(Arc::new(config), batcher)
+    let jobserver = match jobserver {
+        make::Found::Client(client, make_jobs) => {
+            // Under make, -j defaults to make's -j; an explicit -j is a cap.
+            if !config.explicit_jobs {
+                config.slots = make_jobs.unwrap_or(config.slots);
+            }
+            match make::Jobserver::new(client) {
+                Ok(js) => Some(js),
+                Err(err) => {
+                    eprintln!(
+                        "parx: warning: cannot use make's jobserver ({err}); running up to {} jobs",
+                        config.slots
+                    );
+                    None
+                }
+            }
+        }
+        make::Found::Unusable(why) => {
+            eprintln!(
+                "parx: warning: make's jobserver is not usable here ({why}); running up to {} jobs \
+                 (start the recipe with '+' to share make's job slots)",
+                config.slots
+            );
+            None
+        }
+        make::Found::None => None,
+    };
+    execute(Arc::new(config), batcher, jobserver)
 }
 
 fn fill_line(config: &Config, fill: &Fill<'_>) -> Vec<u8> {
@@ -178,7 +208,7 @@ fn output_failure(err: &std::io::Error) -> Exit {
 }
 
 /// Runs every job on the pool and writes their output.
-fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
+fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jobserver>) -> Exit {
     sys::raise_nofile_limit();
     let skip = match (&config.resume, &config.joblog) {
         (Some(resume), Some(log)) => match joblog::jobs_to_skip(&log.path, *resume) {
@@ -293,6 +323,15 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             text.push(b'\n');
             terminal.message(&String::from_utf8_lossy(&text));
         }
+        // Under make, a job runs only with one of make's tokens (held across
+        // retries, given back however the job ends).
+        let token = match &jobserver {
+            Some(js) => match js.take(&control) {
+                Some(token) => Some(token),
+                None => return,
+            },
+            None => None,
+        };
         let mut attempt = 1;
         let outcome = loop {
             if let Some(delay) = config.delay {
@@ -330,6 +369,9 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
             }
             attempt += 1;
         };
+        if let (Some(js), Some(token)) = (&jobserver, token) {
+            js.give_back(token);
+        }
         let command = if config.joblog.is_some() || config.halt.is_some() {
             text()
         } else {
@@ -354,6 +396,12 @@ fn execute(config: Arc<Config>, mut batcher: Batcher) -> Exit {
     });
     if let Err(err) = pool {
         terminal.message(&format!("parx: cannot start any job slot: {err}\n"));
+        control.stop(signal::StopCause::OwnError);
+    }
+    if let Some(why) = jobserver.as_ref().and_then(make::Jobserver::error) {
+        terminal.message(&format!(
+            "parx: make's jobserver failed: {why}; jobs not started were skipped\n"
+        ));
         control.stop(signal::StopCause::OwnError);
     }
     drop(done_tx);

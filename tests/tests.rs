@@ -9,6 +9,7 @@ mod examples;
 mod golden;
 mod injection;
 mod jobs;
+mod make;
 mod man;
 mod output;
 mod signals;

@@ -81,6 +81,10 @@ impl Env {
                 cmd.env_remove(k);
             }
         }
+        // cargo runs tests under its own jobserver; parx would join it.
+        for k in ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+            cmd.env_remove(k);
+        }
         cmd.env("TMPDIR", self.dir.path());
         let args = args
             .into_iter()
