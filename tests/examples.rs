@@ -20,6 +20,10 @@ fn run_example(name: &str) -> String {
             cmd.env_remove(k);
         }
     }
+    // cargo runs tests under its own jobserver; parx would join it.
+    for k in ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+        cmd.env_remove(k);
+    }
     let out = cmd.env("PARX", parx_bin()).output().expect("bash runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -113,5 +117,37 @@ fn word_count() {
             "chapter-30.txt: 150",
             "total: 2325",
         ],
+    );
+}
+
+#[test]
+fn makefile_shares_makes_job_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let out = Command::new("make")
+        .args(["-s", "-j4", "-f"])
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples")
+                .join("Makefile"),
+        )
+        .arg(format!("PARX={}", parx_bin().display()))
+        .arg(format!("DIR={}", work.display()))
+        .current_dir(dir.path())
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .output()
+        .expect("make runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_lines(&String::from_utf8_lossy(&out.stdout), &["     20 ok"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("parx:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
