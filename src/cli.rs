@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-const AFTER_HELP: &str = "\
-Examples:
+const AFTER_HELP: &str = "Examples:
   parx gzip ::: *.log                      compress every log, one job per CPU
   find . -name '*.png' | parx convert {} {.}.jpg
   parx -j4 -k 'curl -s {} | wc -c' :::: urls.txt
@@ -23,7 +22,7 @@ Replacement strings: {} input  {.} without extension  {/} basename  {//} dirname
 
 Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
 100 failed; 130/143 interrupted; 141 output closed; 255 parx's own error.
-See the README or `man parx` for everything.";
+Every option in detail: parx --help-full, or man -l man/parx.1 in the source.";
 
 /// Run a command for every input line, in parallel.
 ///
@@ -37,9 +36,18 @@ See the README or `man parx` for everything.";
     about = "Run a command for every input, in parallel (GNU parallel syntax)",
     after_help = AFTER_HELP,
     override_usage = "parx [OPTIONS] [COMMAND [ARG]...] [::: ARG...]... [:::: FILE...]...",
-    max_term_width = 100
+    max_term_width = 100,
+    disable_help_flag = true,
+    help_template = "{about-with-newline}\n{usage-heading} {usage}{after-help}\n\n{all-args}"
 )]
 pub struct Cli {
+    /// Print a short help with examples (--help-full for every detail).
+    #[arg(short = 'h', long = "help", action = clap::ArgAction::HelpShort)]
+    pub help: Option<bool>,
+
+    /// Print the full help.
+    #[arg(long = "help-full", action = clap::ArgAction::HelpLong)]
+    pub help_full: Option<bool>,
     /// Number of job slots: N, N% of the CPUs, +N or -N relative to the CPUs,
     /// 0 for as many as the system allows. Default: one per CPU.
     #[arg(
@@ -170,6 +178,11 @@ pub struct Cli {
     /// and the missing ones.
     #[arg(long = "resume-failed", requires = "joblog")]
     pub resume_failed: bool,
+
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish or
+    /// powershell) and exit, e.g. `parx --completions bash > /etc/bash_completion.d/parx`.
+    #[arg(long = "completions", value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
 
     /// The command template, then input sources: `::: ARG...` (arguments),
     /// `:::: FILE...` (lines of files, `-` for stdin); `:::+` and `::::+` link a

@@ -92,6 +92,11 @@ where
             return Exit::Code(if err.use_stderr() { OWN_ERROR } else { 0 });
         }
     };
+    if let Some(shell) = cli.completions {
+        let mut command = <cli::Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut command, "parx", &mut std::io::stdout());
+        return Exit::Code(0);
+    }
     let mut config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(err) => {

@@ -4,6 +4,7 @@
 
 mod util;
 
+mod completions;
 mod core;
 mod examples;
 mod golden;
