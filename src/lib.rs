@@ -14,7 +14,11 @@
 //! * [`output`] writes output grouped, in order (`-k`) or by line, with
 //!   bounded memory, and [`joblog`] records each job; [`signal`] stops
 //!   cleanly; [`exit`] maps the result to the exit status.
-//! * [`units`] parses durations, signal sequences and `--halt` rules.
+//! * [`units`] parses durations, signal sequences and `--halt` rules;
+//!   [`make`] is the GNU make jobserver client.
+//!
+//! The same pool is a library: [`concurrently`] maps a closure over any
+//! iterator on a pool of threads and yields results as they finish.
 
 pub mod batch;
 pub mod cli;
@@ -25,10 +29,13 @@ pub mod input;
 pub mod joblog;
 pub mod make;
 pub mod output;
+pub mod pool;
 pub mod schedule;
 pub mod signal;
 mod sys;
 pub mod template;
+
+pub use pool::{concurrently, concurrently_ordered, Panicked, Pool, Results};
 pub mod units;
 
 use std::collections::HashSet;

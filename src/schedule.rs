@@ -33,16 +33,16 @@ struct State {
     closed: bool,
 }
 
-/// A bounded multi-consumer queue of jobs.
-pub struct Queue {
-    injector: Injector<Job>,
+/// A bounded multi-consumer queue of jobs (or any other work items).
+pub struct Queue<T = Job> {
+    injector: Injector<T>,
     state: Mutex<State>,
     work: Condvar,
     space: Condvar,
     capacity: usize,
 }
 
-impl Queue {
+impl<T> Queue<T> {
     /// A queue holding at most `capacity` jobs not yet started.
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -62,7 +62,7 @@ impl Queue {
 
     /// Adds a job, waiting while the queue is full. Returns false (dropping
     /// the job) once parx is stopping.
-    pub fn push(&self, job: Job, control: &Control) -> bool {
+    pub fn push(&self, job: T, control: &Control) -> bool {
         let mut state = self.lock();
         while state.queued >= self.capacity {
             if control.is_stopping() {
@@ -92,7 +92,7 @@ impl Queue {
 
     /// The next job, or `None` when the queue is closed and empty, or parx
     /// is stopping.
-    pub fn take(&self, control: &Control) -> Option<Job> {
+    pub fn take(&self, control: &Control) -> Option<T> {
         loop {
             if control.is_stopping() {
                 return None;
@@ -129,9 +129,15 @@ impl Queue {
 /// parx stops. Slots are numbered from 0. If the system refuses some of the
 /// threads, the pool runs with those it got (after a warning); with none it
 /// returns the error.
-pub fn run_pool<F>(slots: usize, queue: &Queue, control: &Control, work: F) -> std::io::Result<()>
+pub fn run_pool<T, F>(
+    slots: usize,
+    queue: &Queue<T>,
+    control: &Control,
+    work: F,
+) -> std::io::Result<()>
 where
-    F: Fn(usize, Job) + Sync,
+    T: Send,
+    F: Fn(usize, T) + Sync,
 {
     std::thread::scope(|scope| {
         for slot in 0..slots {
