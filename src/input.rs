@@ -251,7 +251,13 @@ impl Inputs {
         if self.done {
             return Ok(None);
         }
-        if self.current_first.is_none() || self.indices.is_empty() {
+        if self.rest.is_empty() {
+            // One group: its tuples as they are, without the odometer.
+            let tuple = self.first.next_tuple()?;
+            self.done = tuple.is_none();
+            return Ok(tuple);
+        }
+        if self.current_first.is_none() {
             match self.first.next_tuple()? {
                 Some(t) => self.current_first = Some(t),
                 None => {

@@ -115,6 +115,27 @@ pub fn quote_into(value: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The length [`quote_into`] gives `value`, without building it.
+pub fn quoted_len(value: &[u8]) -> usize {
+    let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+' | b'/');
+    if value.is_empty() {
+        return 2;
+    }
+    if value.iter().all(plain) {
+        return value.len();
+    }
+    let quotes = value.iter().filter(|&&b| b == b'\'').count();
+    let mut len = value.len() + 4 * quotes + 2;
+    // The empty '' pairs quote_into drops at either end.
+    if value.first() == Some(&b'\'') {
+        len -= 2;
+    }
+    if value.last() == Some(&b'\'') {
+        len -= 2;
+    }
+    len
+}
+
 /// Shell-quotes one value into a new buffer.
 pub fn quote(value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(value.len() + 2);
@@ -469,20 +490,55 @@ impl Template {
     }
 
     /// Bytes the shell line grows by when `arg` is added to a job packed with
-    /// `-X` or `-m`: an upper bound, used to fill command lines.
-    pub fn arg_cost(&self, arg: &[u8]) -> usize {
-        let one = [arg.to_vec()];
+    /// `-X` or `-m`: an upper bound, used to fill command lines. Runs once per
+    /// input, so the common shapes (`{}` alone, or no replacement string)
+    /// are counted without building anything.
+    pub fn arg_cost(&self, arg: &Vec<u8>) -> usize {
+        // One byte for the separating space, one for argv's NUL.
+        let mut cost = 2;
+        if !self.has_replacement {
+            return cost + quoted_len(arg);
+        }
         let fill = Fill {
             seq: u64::MAX,
             slot: usize::MAX,
-            args: &one,
+            args: std::slice::from_ref(arg),
         };
-        let mut with = Vec::new();
-        self.render_line(&fill, true, &mut with);
-        let mut without = Vec::new();
-        self.render_line(&Fill { args: &[], ..fill }, true, &mut without);
-        // One more byte for the separating space, and one for argv's NUL.
-        with.len().saturating_sub(without.len()) + 2
+        let mut piece = Vec::new();
+        let mut i = 0;
+        while i < self.tokens.len() {
+            let end = if self.context_replace {
+                self.context_end(i)
+            } else {
+                i
+            };
+            if end > i {
+                for token in &self.tokens[i..end] {
+                    render_token(token, &fill, true, &mut piece);
+                }
+                cost += piece.len() + 1;
+                piece.clear();
+                i = end;
+                continue;
+            }
+            match &self.tokens[i] {
+                Token::Arg {
+                    position: None,
+                    op: PathOp::Whole,
+                    quoting: Quoting::Unquoted,
+                } => {
+                    cost += quoted_len(arg) + 1;
+                }
+                token if token.holds_all_args() => {
+                    render_token(token, &fill, true, &mut piece);
+                    cost += piece.len() + 1;
+                    piece.clear();
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        cost
     }
 }
 
@@ -955,6 +1011,18 @@ mod tests {
         assert_eq!(q(""), "''");
         assert_eq!(q("'"), "\"'\"");
         assert_eq!(q("'x"), "\"'\"'x'");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_len_matches_quote(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            proptest::prop_assert_eq!(quoted_len(&value), quote(&value).len());
+        }
+
+        #[test]
+        fn quoted_len_matches_quote_for_quote_heavy_text(value in "['a $]{0,12}") {
+            proptest::prop_assert_eq!(quoted_len(value.as_bytes()), quote(value.as_bytes()).len());
+        }
     }
 
     #[test]
