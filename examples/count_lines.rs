@@ -6,9 +6,15 @@
 use std::path::PathBuf;
 
 fn main() {
-    let dir = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("."), PathBuf::from);
+    let dir = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
     let files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect(),
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect(),
         Err(err) => {
             eprintln!("count_lines: {}: {err}", dir.display());
             std::process::exit(2);
