@@ -161,6 +161,16 @@ pub struct Cli {
     #[arg(long = "halt", visible_alias = "halt-on-error", value_name = "HOW")]
     pub halt: Option<String>,
 
+    /// Start a job only while fewer than N processes are runnable (the
+    /// kernel's run queue; N% means that share of the CPUs).
+    #[arg(long = "load", value_name = "N")]
+    pub load: Option<String>,
+
+    /// Start a job only while at least SIZE of memory is available
+    /// (MemAvailable; K, M, G, T suffixes).
+    #[arg(long = "memfree", value_name = "SIZE")]
+    pub memfree: Option<String>,
+
     /// Wait DURATION between job starts.
     #[arg(long = "delay", value_name = "DURATION")]
     pub delay: Option<String>,

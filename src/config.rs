@@ -12,7 +12,9 @@ use crate::input::{SourceKind, SourceSpec};
 use crate::signal::{default_termseq, TermStep};
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
-use crate::units::{parse_duration, parse_halt, parse_termseq, parse_timeout, Halt, Timeout};
+use crate::units::{
+    parse_duration, parse_halt, parse_load, parse_size, parse_termseq, parse_timeout, Halt, Timeout,
+};
 
 /// A usage error: the message names the flag or value at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +104,10 @@ pub struct Config {
     pub halt: Option<Halt>,
     /// `--delay` between job starts.
     pub delay: Option<Duration>,
+    /// `--load`: start jobs only while the run queue is shorter than this.
+    pub load: Option<f64>,
+    /// `--memfree`: start jobs only while this many bytes are available.
+    pub memfree: Option<u64>,
     /// `--joblog`.
     pub joblog: Option<JobLogSpec>,
     /// `--resume`, `--resume-failed`.
@@ -343,6 +349,17 @@ impl Config {
             .as_deref()
             .map(|d| parse_duration(d).map_err(|e| UsageError(format!("--delay: {e}"))))
             .transpose()?;
+        let load = cli
+            .load
+            .as_deref()
+            .map(|l| parse_load(l, cpu_count()))
+            .transpose()
+            .map_err(usage)?;
+        let memfree = cli
+            .memfree
+            .as_deref()
+            .map(|m| parse_size(m).map_err(|e| UsageError(format!("--memfree: {e}"))))
+            .transpose()?;
         let resume = if cli.resume {
             Some(Resume::SkipFinished)
         } else if cli.resume_failed {
@@ -387,6 +404,8 @@ impl Config {
             attempts: cli.retries.unwrap_or(1).max(1),
             halt,
             delay,
+            load,
+            memfree,
             joblog,
             resume,
         })

@@ -53,7 +53,7 @@ use crate::exec::{CommandLine, JobSpec, Scratch};
 use crate::exit::{Exit, OWN_ERROR};
 use crate::joblog::JobLog;
 use crate::output::{Finished, Terminal};
-use crate::schedule::{HaltCheck, Pacer, Queue, Runtimes};
+use crate::schedule::{Gate, HaltCheck, Pacer, Queue, Runtimes};
 use crate::signal::{Control, StopCause};
 use crate::template::Fill;
 
@@ -315,6 +315,10 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
 
     let pacer = Pacer::default();
     let halt = HaltCheck::new(config.halt);
+    let gate = Gate {
+        load: config.load,
+        memfree: config.memfree,
+    };
     let runtimes = Runtimes::default();
     let pool = schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
         thread_local! {
@@ -345,7 +349,12 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             None => None,
         };
         let mut attempt = 1;
+        // The previous failed attempt, reported if parx stops before the next.
+        let mut previous = None;
         let outcome = loop {
+            if !gate.wait_open(&control) {
+                break previous;
+            }
             if let Some(delay) = config.delay {
                 pacer.wait_turn(delay);
             }
@@ -377,13 +386,15 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             }
             // --retries: only the last attempt's output is kept.
             if !outcome.is_failure() || attempt >= config.attempts || control.is_stopping() {
-                break outcome;
+                break Some(outcome);
             }
+            previous = Some(outcome);
             attempt += 1;
         };
         if let (Some(js), Some(token)) = (&jobserver, token) {
             js.give_back(token);
         }
+        let Some(outcome) = outcome else { return };
         let command = if config.joblog.is_some() || config.halt.is_some() {
             text()
         } else {

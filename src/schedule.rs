@@ -162,6 +162,44 @@ where
     })
 }
 
+/// `--load` and `--memfree`: job starts wait while the machine is busy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gate {
+    /// Start only while fewer processes than this are runnable.
+    pub load: Option<f64>,
+    /// Start only while at least this many bytes are available.
+    pub memfree: Option<u64>,
+}
+
+impl Gate {
+    /// How often a closed gate is looked at again.
+    const RECHECK: Duration = Duration::from_millis(100);
+
+    /// Waits until a job may start; false if parx is stopping meanwhile.
+    /// A reading the system cannot give (no /proc) never holds jobs back.
+    pub fn wait_open(&self, control: &Control) -> bool {
+        if self.load.is_none() && self.memfree.is_none() {
+            return true;
+        }
+        loop {
+            if control.is_stopping() {
+                return false;
+            }
+            // (map_or rather than is_none_or: the crate supports Rust 1.80.)
+            let load_ok = self.load.map_or(true, |max| {
+                crate::sys::runnable_processes().map_or(true, |n| (n as f64) < max)
+            });
+            let memory_ok = self.memfree.map_or(true, |min| {
+                crate::sys::memory_available().map_or(true, |free| free >= min)
+            });
+            if load_ok && memory_ok {
+                return true;
+            }
+            std::thread::sleep(Self::RECHECK);
+        }
+    }
+}
+
 /// `--delay`: spaces job starts out across all slots.
 #[derive(Default)]
 pub struct Pacer {

@@ -188,3 +188,19 @@ pub(crate) fn die_of_signal(signal: i32) {
         libc::raise(signal);
     }
 }
+
+/// Runnable processes right now (the kernel's run queue, the fourth field
+/// of /proc/loadavg), not counting the caller.
+pub(crate) fn runnable_processes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let running = text.split_whitespace().nth(3)?.split('/').next()?;
+    running.parse::<u64>().ok().map(|n| n.saturating_sub(1))
+}
+
+/// Memory available for new work (MemAvailable in /proc/meminfo), in bytes.
+pub(crate) fn memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}

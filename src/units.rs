@@ -106,6 +106,46 @@ pub fn parse_termseq(text: &str) -> Result<Vec<TermStep>, String> {
     Ok(steps)
 }
 
+/// Parses a size: bytes, or with a K, M, G or T suffix (powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("invalid size '{text}': expected a number of bytes, or 500K, 64M, 2G, 1T");
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let scale: f64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TB" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses `--load`: a number of runnable processes, or `N%` of the CPUs.
+pub fn parse_load(text: &str, cpus: usize) -> Result<f64, String> {
+    let bad = || {
+        format!("invalid --load '{text}': expected a number such as 4 or 1.5, or N% of the CPUs")
+    };
+    let t = text.trim();
+    let value = match t.strip_suffix('%') {
+        Some(pct) => pct.parse::<f64>().map_err(|_| bad())? * cpus as f64 / 100.0,
+        None => t.parse::<f64>().map_err(|_| bad())?,
+    };
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
 /// When `--halt` stops parx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HaltWhen {
@@ -206,6 +246,18 @@ mod tests {
         assert!(parse_duration("-1").is_err());
         assert_eq!(parse_timeout("50%"), Ok(Timeout::PercentOfMedian(50.0)));
         assert!(parse_timeout("0").is_err());
+    }
+
+    #[test]
+    fn sizes_and_loads() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("1K"), Ok(1024));
+        assert_eq!(parse_size("1.5G"), Ok(3 * 512 * 1024 * 1024));
+        assert_eq!(parse_size("2t"), Ok(2 << 40));
+        assert!(parse_size("5Q").is_err());
+        assert_eq!(parse_load("2.5", 4), Ok(2.5));
+        assert_eq!(parse_load("50%", 4), Ok(2.0));
+        assert!(parse_load("-1", 4).is_err());
     }
 
     #[test]

@@ -346,3 +346,44 @@ fn resume_needs_a_job_log() {
     let out = env.parx(["--resume", "true"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--joblog"));
 }
+
+#[test]
+fn load_and_memfree_hold_jobs_back_until_there_is_room() {
+    let env = Env::new();
+    // Generous limits: jobs run as usual.
+    env.parx([
+        "--load",
+        "100000",
+        "--memfree",
+        "1K",
+        "true",
+        ":::",
+        "a",
+        "b",
+    ])
+    .expect_code(0);
+    // Limits that can never be met: no job starts, and parx still stops
+    // cleanly on SIGTERM while it waits.
+    for limit in [["--load", "0"], ["--memfree", "1000000T"]] {
+        let mut run = env
+            .parx(limit)
+            .arg_last(["touch", "ran", ":::", "a"])
+            .spawn_guarded();
+        // The gate is looked at every 100 ms; give it several looks.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!env.path("ran").exists(), "{limit:?}: a job started");
+        let status = std::process::Command::new("kill")
+            .arg(run.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            run.wait().unwrap().signal(),
+            Some(libc::SIGTERM),
+            "{limit:?}"
+        );
+    }
+    let out = env.parx(["--memfree", "lots", "true"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--memfree"));
+}
