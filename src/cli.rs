@@ -175,6 +175,11 @@ pub struct Cli {
     #[arg(long = "delay", value_name = "DURATION")]
     pub delay: Option<String>,
 
+    /// Save each job's stdout, stderr and number under DIR/1/<value 1>/2/<value 2>/...
+    /// (GNU parallel's layout) instead of printing them.
+    #[arg(long = "results", visible_alias = "res", value_name = "DIR")]
+    pub results: Option<PathBuf>,
+
     /// Log each finished job to FILE (+FILE appends), tab-separated as GNU
     /// parallel: Seq Host Starttime JobRuntime Send Receive Exitval Signal Command.
     #[arg(long = "joblog", value_name = "FILE")]

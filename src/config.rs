@@ -112,6 +112,8 @@ pub struct Config {
     pub joblog: Option<JobLogSpec>,
     /// `--resume`, `--resume-failed`.
     pub resume: Option<Resume>,
+    /// `--results DIR`.
+    pub results: Option<PathBuf>,
 }
 
 const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
@@ -304,7 +306,21 @@ impl Config {
             (None, false) => None,
         };
 
-        let mode = if cli.ungroup && tag.is_none() {
+        if let Some(dir) = &cli.results {
+            let name = dir.to_string_lossy();
+            if [".csv", ".tsv", ".json"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            {
+                return Err(UsageError(format!(
+                    "--results {name}: summary files (.csv, .tsv, .json) are not supported yet; give a directory"
+                )));
+            }
+        }
+        let mode = if cli.results.is_some() {
+            // The output goes to files, whole per job.
+            OutputMode::Group
+        } else if cli.ungroup && tag.is_none() {
             OutputMode::Ungroup
         } else if cli.keep_order {
             OutputMode::KeepOrder
@@ -406,6 +422,7 @@ impl Config {
             delay,
             load,
             memfree,
+            results: cli.results,
             joblog,
             resume,
         })

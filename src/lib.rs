@@ -30,6 +30,7 @@ pub mod joblog;
 pub mod make;
 pub mod output;
 pub mod pool;
+pub mod results;
 pub mod schedule;
 pub mod signal;
 mod sys;
@@ -304,6 +305,7 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
                 output::collect(
                     config.exec.mode,
                     &config.exec.tmpdir,
+                    config.results.as_deref(),
                     &control,
                     &terminal,
                     log,
@@ -409,12 +411,22 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             halt.check(&outcome, &command, &control, &terminal)
         };
         // The output thread only goes away when this pool is done.
+        let values = if config.results.is_some() {
+            job.args
+                .iter()
+                .take(config.sources.len())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let _ = done_tx.send(Finished {
             seq: job.seq,
             outcome,
             command,
             killed_by_halt,
             halt_status,
+            values,
         });
     });
     if let Err(err) = pool {

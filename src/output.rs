@@ -427,6 +427,8 @@ pub struct Finished {
     pub killed_by_halt: bool,
     /// This job made `--halt ...,fail=1` stop parx: its status.
     pub halt_status: Option<i32>,
+    /// Its values, one per input source, when `--results` needs them.
+    pub values: Vec<Vec<u8>>,
 }
 
 /// The output thread: writes finished jobs' output in `mode`'s order, logs
@@ -434,6 +436,7 @@ pub struct Finished {
 pub fn collect(
     mode: OutputMode,
     tmpdir: &Path,
+    results: Option<&Path>,
     control: &Arc<Control>,
     terminal: &Terminal,
     mut log: Option<JobLog>,
@@ -464,6 +467,7 @@ pub fn collect(
         command,
         killed_by_halt,
         halt_status,
+        values,
     } in done
     {
         if let Some(log) = log.as_mut() {
@@ -484,12 +488,25 @@ pub fn collect(
         if killed_by_halt {
             continue;
         }
-        if outcome.is_failure() {
+        let failed = outcome.is_failure();
+        if failed {
             tally.failed += 1;
         }
         tally.halt_status = tally.halt_status.or(halt_status);
-        if let Some(captured) = outcome.captured {
-            match mode {
+        match (results, outcome.captured) {
+            (_, None) => {}
+            (Some(root), Some(mut captured)) => {
+                if let Err(err) = crate::results::save(root, &values, seq, &mut captured) {
+                    terminal.message(&format!(
+                        "parx: --results: cannot save job {seq} under {}: {err}\n",
+                        root.display()
+                    ));
+                    if !failed {
+                        tally.failed += 1;
+                    }
+                }
+            }
+            (None, Some(captured)) => match mode {
                 OutputMode::KeepOrder => match reorder.push(seq, captured, tmpdir) {
                     Ok(due) => due.into_iter().for_each(&mut write),
                     Err(err) => terminal.message(&format!("parx: {err}\n")),
@@ -502,7 +519,7 @@ pub fn collect(
                         ));
                     }
                 }
-            }
+            },
         }
     }
     // Jobs that never ran (parx stopped) leave gaps; flush what was collected.

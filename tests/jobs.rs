@@ -387,3 +387,37 @@ fn load_and_memfree_hold_jobs_back_until_there_is_room() {
     let out = env.parx(["--memfree", "lots", "true"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--memfree"));
 }
+
+#[test]
+fn results_saves_each_job_under_its_inputs() {
+    let env = Env::new();
+    let out = env
+        .parx([
+            "--results",
+            "res",
+            "echo out {1} {2}; echo err >&2",
+            ":::",
+            "a",
+            "b/c",
+            "..",
+            ":::",
+            "1",
+            "",
+        ])
+        .expect_code(0);
+    assert!(out.stdout.is_empty(), "--results prints nothing");
+    let read = |p: &str| std::fs::read_to_string(env.path("res").join(p)).unwrap();
+    // GNU parallel's layout: DIR/1/<value>/2/<value>/{seq,stdout,stderr}.
+    assert_eq!(read("1/a/2/1/seq"), "1");
+    assert_eq!(read("1/a/2/1/stdout"), "out a 1\n");
+    assert_eq!(read("1/a/2/1/stderr"), "err\n");
+    // An empty value adds no directory; a / in a value becomes \_.
+    assert_eq!(read("1/b\\_c/2/stdout"), "out b/c \n");
+    assert_eq!(read("1/b\\_c/2/seq"), "4");
+    // .. stays inside the results directory.
+    assert_eq!(read("1/\\.\\./2/1/stdout"), "out .. 1\n");
+    let out = env
+        .parx(["--results", "summary.csv", "true"])
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+}
