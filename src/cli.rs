@@ -175,6 +175,16 @@ pub struct Cli {
     #[arg(long = "delay", value_name = "DURATION")]
     pub delay: Option<String>,
 
+    /// Show finished jobs on stderr, with an ETA when the total is known
+    /// (only when stderr is a terminal). --progress and --eta do the same.
+    #[arg(long = "bar", visible_aliases = ["progress", "eta"])]
+    pub bar: bool,
+
+    /// The number of jobs, for --bar when parx cannot know it in advance
+    /// (input from stdin or files).
+    #[arg(long = "total-jobs", value_name = "N")]
+    pub total_jobs: Option<u64>,
+
     /// Save each job's stdout, stderr and number under DIR/1/<value 1>/2/<value 2>/...
     /// (GNU parallel's layout) instead of printing them.
     #[arg(long = "results", visible_alias = "res", value_name = "DIR")]

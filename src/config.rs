@@ -114,6 +114,8 @@ pub struct Config {
     pub resume: Option<Resume>,
     /// `--results DIR`.
     pub results: Option<PathBuf>,
+    /// `--bar`: show progress, for this many jobs when known.
+    pub progress: Option<Option<u64>>,
 }
 
 const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
@@ -423,6 +425,7 @@ impl Config {
             load,
             memfree,
             results: cli.results,
+            progress: cli.bar.then_some(cli.total_jobs),
             joblog,
             resume,
         })

@@ -30,6 +30,7 @@ pub mod joblog;
 pub mod make;
 pub mod output;
 pub mod pool;
+pub mod progress;
 pub mod results;
 pub mod schedule;
 pub mod signal;
@@ -261,6 +262,11 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
         _ => 2 * config.slots + 16,
     };
     let queue = Arc::new(Queue::new(capacity));
+    if let Some(total) = config.progress {
+        if let Some(bar) = progress::start(total.or_else(|| count_jobs(&config))) {
+            terminal.show_progress(bar);
+        }
+    }
     let input_error = Arc::new(AtomicBool::new(false));
 
     // The producer is not joined: when parx is interrupted while it waits
@@ -442,6 +448,31 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
     drop(done_tx);
     let mut tally = writer.join().unwrap_or_default();
     tally.input_error = input_error.load(Ordering::Acquire);
+    if let Some(bar) = terminal.progress() {
+        bar.finish();
+    }
     signal::uninstall();
     exit::exit_for(tally, control.cause())
+}
+
+/// The number of jobs, when every input source is a list of `:::`
+/// arguments (counting them reads nothing) and inputs are not packed.
+fn count_jobs(config: &Config) -> Option<u64> {
+    if !config
+        .sources
+        .iter()
+        .all(|s| matches!(s.kind, input::SourceKind::Args(_)))
+    {
+        return None;
+    }
+    let mut inputs = input::Inputs::open(&config.sources, config.link, config.delimiter).ok()?;
+    let mut tuples = 0u64;
+    while inputs.next_tuple().ok()?.is_some() {
+        tuples += 1;
+    }
+    match config.packing {
+        config::Packing::One | config::Packing::Fixed(0) => Some(tuples),
+        config::Packing::Fixed(n) => Some(tuples.div_ceil(n as u64)),
+        config::Packing::Fill { .. } => None,
+    }
 }

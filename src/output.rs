@@ -163,6 +163,8 @@ pub fn tag_lines(data: &[u8], prefix: &[u8], at_line_start: &mut bool, out: &mut
 /// be copied by the kernel and nothing is buffered behind our back.
 pub struct Terminal {
     inner: Mutex<Streams>,
+    /// The `--bar` display on stderr, cleared while anything is written.
+    progress: std::sync::OnceLock<indicatif::ProgressBar>,
 }
 
 /// The two streams, locked together so one job's stdout and stderr are
@@ -181,23 +183,39 @@ impl Terminal {
         let err = File::from(io::stderr().as_fd().try_clone_to_owned()?);
         Ok(Self {
             inner: Mutex::new(Streams { out, err }),
+            progress: std::sync::OnceLock::new(),
         })
     }
 
-    /// Locks both streams.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+    /// Shows `bar` on stderr from now on.
+    pub fn show_progress(&self, bar: indicatif::ProgressBar) {
+        let _ = self.progress.set(bar);
+    }
+
+    /// The progress display, if one is shown.
+    pub fn progress(&self) -> Option<&indicatif::ProgressBar> {
+        self.progress.get()
+    }
+
+    /// Runs `write` with both streams locked (and any progress display
+    /// cleared from the terminal meanwhile).
+    pub fn with_streams<R>(&self, write: impl FnOnce(&mut Streams) -> R) -> R {
         // A panicking writer cannot leave the streams half-updated in a way
         // that matters more than losing all output, so poisoning is ignored.
-        self.inner
+        let mut streams = self
+            .inner
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match self.progress.get() {
+            Some(bar) => bar.suspend(|| write(&mut streams)),
+            None => write(&mut streams),
+        }
     }
 
     /// Writes one message line to stderr.
     pub fn message(&self, text: &str) {
-        let mut s = self.lock();
         // Nothing useful can be done if stderr itself is gone.
-        let _ = s.err.write_all(text.as_bytes());
+        let _ = self.with_streams(|s| s.err.write_all(text.as_bytes()));
     }
 }
 
@@ -229,9 +247,7 @@ impl Captured {
         if self.out.is_empty() && self.err.is_empty() {
             return Ok(());
         }
-        let mut s = terminal.lock();
-        let Streams { out, err } = &mut *s;
-        match &self.tag {
+        terminal.with_streams(|Streams { out, err }| match &self.tag {
             None => {
                 self.out.write_to(out).map_err(WriteError::Stdout)?;
                 self.err.write_to(err).map_err(WriteError::Stderr)
@@ -246,7 +262,7 @@ impl Captured {
                     .write_tagged(err, prefix, &mut start)
                     .map_err(WriteError::Stderr)
             }
-        }
+        })
     }
 
     /// Bytes held in memory.
@@ -382,24 +398,25 @@ impl LineSplitter {
                 WriteError::Stdout(e)
             }
         };
-        let mut s = terminal.lock();
-        let Streams { out, err } = &mut *s;
-        let sink = if to_stderr { err } else { out };
-        match tag {
-            None => {
-                self.partial.write_to(sink).map_err(wrap)?;
-                sink.write_all(lines).map_err(wrap)?;
+        terminal.with_streams(|Streams { out, err }| {
+            let sink = if to_stderr { err } else { out };
+            match tag {
+                None => {
+                    self.partial.write_to(sink).map_err(wrap)?;
+                    sink.write_all(lines).map_err(wrap)?;
+                }
+                Some(prefix) => {
+                    let mut start = true;
+                    self.partial
+                        .write_tagged(sink, prefix, &mut start)
+                        .map_err(wrap)?;
+                    let mut buf = Vec::with_capacity(lines.len() + prefix.len() * 4);
+                    tag_lines(lines, prefix, &mut start, &mut buf);
+                    sink.write_all(&buf).map_err(wrap)?;
+                }
             }
-            Some(prefix) => {
-                let mut start = true;
-                self.partial
-                    .write_tagged(sink, prefix, &mut start)
-                    .map_err(wrap)?;
-                let mut buf = Vec::with_capacity(lines.len() + prefix.len() * 4);
-                tag_lines(lines, prefix, &mut start, &mut buf);
-                sink.write_all(&buf).map_err(wrap)?;
-            }
-        }
+            Ok(())
+        })?;
         self.partial.clear();
         self.partial_len = 0;
         Ok(())
@@ -493,6 +510,9 @@ pub fn collect(
             tally.failed += 1;
         }
         tally.halt_status = tally.halt_status.or(halt_status);
+        if let Some(bar) = terminal.progress() {
+            crate::progress::job_done(bar, tally.failed);
+        }
         match (results, outcome.captured) {
             (_, None) => {}
             (Some(root), Some(mut captured)) => {

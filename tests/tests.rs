@@ -13,4 +13,5 @@ mod jobs;
 mod make;
 mod man;
 mod output;
+mod progress;
 mod signals;
