@@ -347,15 +347,6 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             text.push(b'\n');
             terminal.message(&String::from_utf8_lossy(&text));
         }
-        // Under make, a job runs only with one of make's tokens (held across
-        // retries, given back however the job ends).
-        let token = match &jobserver {
-            Some(js) => match js.take(&control) {
-                Some(token) => Some(token),
-                None => return,
-            },
-            None => None,
-        };
         let mut attempt = 1;
         // The previous failed attempt, reported if parx stops before the next.
         let mut previous = None;
@@ -366,6 +357,15 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             if let Some(delay) = config.delay {
                 pacer.wait_turn(delay);
             }
+            // Under make, each attempt runs on one of make's tokens, taken
+            // only once the gates above are open.
+            let token = match &jobserver {
+                Some(js) => match js.take(&control) {
+                    Some(token) => Some(token),
+                    None => break previous,
+                },
+                None => None,
+            };
             let spec = JobSpec {
                 line: &line,
                 seq: job.seq,
@@ -382,6 +382,9 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
                     &mut s.borrow_mut(),
                 )
             });
+            if let (Some(js), Some(token)) = (&jobserver, token) {
+                js.give_back(token);
+            }
             if outcome.timed_out {
                 terminal.message(&format!(
                     "parx: job {} timed out after {:.3}s: {}\n",
@@ -399,9 +402,6 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             previous = Some(outcome);
             attempt += 1;
         };
-        if let (Some(js), Some(token)) = (&jobserver, token) {
-            js.give_back(token);
-        }
         let Some(outcome) = outcome else { return };
         let command = if config.joblog.is_some() || config.halt.is_some() {
             text()
@@ -416,7 +416,6 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
         } else {
             halt.check(&outcome, &command, &control, &terminal)
         };
-        // The output thread only goes away when this pool is done.
         let values = if config.results.is_some() {
             job.args
                 .iter()
@@ -426,6 +425,7 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
         } else {
             Vec::new()
         };
+        // The output thread only goes away when this pool is done.
         let _ = done_tx.send(Finished {
             seq: job.seq,
             outcome,
