@@ -48,8 +48,11 @@ pub struct Cli {
     /// Print the full help.
     #[arg(long = "help-full", action = clap::ArgAction::HelpLong)]
     pub help_full: Option<bool>,
-    /// Number of job slots: N, N% of the CPUs, +N or -N relative to the CPUs,
-    /// 0 for as many as the system allows. Default: one per CPU.
+    /// Jobs to run at once (default: one per CPU).
+    ///
+    /// N, N% of the CPUs, +N or -N relative to the CPUs, or 0 for as many as
+    /// the system allows. Under `make -jN` (a `+` recipe) the default is make's
+    /// N, and make's jobserver tokens limit the whole build.
     #[arg(
         short = 'j',
         long = "jobs",
@@ -139,35 +142,44 @@ pub struct Cli {
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
-    /// Kill a job still running after DURATION (30, 2.5s, 5m, or N% of the
-    /// median runtime of the jobs that succeeded so far): its process group
-    /// gets the --termseq sequence and the job counts as failed.
+    /// Kill a job still running after DURATION.
+    ///
+    /// 30, 2.5s, 5m, 1h, or N% of the median runtime of the jobs that
+    /// succeeded so far: its process group gets the --termseq sequence and
+    /// the job counts as failed.
     #[arg(long = "timeout", value_name = "DURATION")]
     pub timeout: Option<String>,
 
-    /// Signals and waits (in ms) used to stop a job: on Ctrl-C, SIGTERM,
-    /// --timeout and --halt now. Default: TERM,200,TERM,100,TERM,50,KILL,25.
+    /// Signals and waits (ms) that stop a job.
+    ///
+    /// Used on Ctrl-C, SIGTERM, --timeout and --halt now. Default:
+    /// TERM,200,TERM,100,TERM,50,KILL,25.
     #[arg(long = "termseq", value_name = "SEQ")]
     pub termseq: Option<String>,
 
-    /// Run a failed job up to N times in all before it counts as failed
-    /// (only the last attempt's output is printed).
+    /// Run a failed job up to N times in all.
+    ///
+    /// It counts as failed only after the last attempt, whose output alone
+    /// is printed.
     #[arg(long = "retries", value_name = "N")]
     pub retries: Option<u32>,
 
-    /// Stop when jobs fail or succeed: now|soon,fail|success|done=N (now
-    /// terminates running jobs, soon lets them finish); 1 = soon,fail=1,
-    /// 2 = now,fail=1.
+    /// Stop after failures or successes: now|soon,fail|success|done=N.
+    ///
+    /// `now` terminates the running jobs, `soon` lets them finish; nothing
+    /// new starts either way. 1 = soon,fail=1, 2 = now,fail=1.
     #[arg(long = "halt", visible_alias = "halt-on-error", value_name = "HOW")]
     pub halt: Option<String>,
 
-    /// Start a job only while fewer than N processes are runnable (the
-    /// kernel's run queue; N% means that share of the CPUs).
+    /// Start jobs only while fewer than N processes are runnable.
+    ///
+    /// N is counted in the kernel's run queue; N% means that share of the CPUs.
     #[arg(long = "load", value_name = "N")]
     pub load: Option<String>,
 
-    /// Start a job only while at least SIZE of memory is available
-    /// (MemAvailable; K, M, G, T suffixes).
+    /// Start jobs only while SIZE of memory is available.
+    ///
+    /// SIZE in bytes or with K, M, G, T; compared with MemAvailable.
     #[arg(long = "memfree", value_name = "SIZE")]
     pub memfree: Option<String>,
 
@@ -175,23 +187,30 @@ pub struct Cli {
     #[arg(long = "delay", value_name = "DURATION")]
     pub delay: Option<String>,
 
-    /// Show finished jobs on stderr, with an ETA when the total is known
-    /// (only when stderr is a terminal). --progress and --eta do the same.
+    /// Show progress on stderr (only on a terminal).
+    ///
+    /// A bar with an ETA when the total is known (all inputs are ::: arguments,
+    /// or --total-jobs), a count otherwise. --progress and --eta do the same.
     #[arg(long = "bar", visible_aliases = ["progress", "eta"])]
     pub bar: bool,
 
-    /// The number of jobs, for --bar when parx cannot know it in advance
-    /// (input from stdin or files).
+    /// The number of jobs, for --bar.
+    ///
+    /// parx never reads its input ahead to count it; give the total when the
+    /// inputs come from stdin or files.
     #[arg(long = "total-jobs", value_name = "N")]
     pub total_jobs: Option<u64>,
 
-    /// Save each job's stdout, stderr and number under DIR/1/<value 1>/2/<value 2>/...
-    /// (GNU parallel's layout) instead of printing them.
+    /// Save each job's output under DIR instead of printing it.
+    ///
+    /// DIR/1/<value 1>/2/<value 2>/{seq,stdout,stderr}, GNU parallel's layout.
     #[arg(long = "results", visible_alias = "res", value_name = "DIR")]
     pub results: Option<PathBuf>,
 
-    /// Log each finished job to FILE (+FILE appends), tab-separated as GNU
-    /// parallel: Seq Host Starttime JobRuntime Send Receive Exitval Signal Command.
+    /// Log each finished job to FILE (+FILE appends).
+    ///
+    /// Tab-separated as GNU parallel: Seq Host Starttime JobRuntime Send
+    /// Receive Exitval Signal Command.
     #[arg(long = "joblog", value_name = "FILE")]
     pub joblog: Option<OsString>,
 
@@ -199,19 +218,23 @@ pub struct Cli {
     #[arg(long = "resume", requires = "joblog", conflicts_with = "resume_failed")]
     pub resume: bool,
 
-    /// With --joblog: skip the jobs the log shows as succeeded; run the failed
-    /// and the missing ones.
+    /// With --joblog: skip the jobs the log shows as succeeded.
+    ///
+    /// The failed and the missing ones run again.
     #[arg(long = "resume-failed", requires = "joblog")]
     pub resume_failed: bool,
 
-    /// Print a completion script for SHELL (bash, zsh, fish, elvish or
-    /// powershell) and exit, e.g. `parx --completions bash > /etc/bash_completion.d/parx`.
+    /// Print a shell completion script and exit.
+    ///
+    /// bash, zsh, fish, elvish or powershell, e.g.
+    /// `parx --completions bash > /etc/bash_completion.d/parx`.
     #[arg(long = "completions", value_name = "SHELL", exclusive = true)]
     pub completions: Option<clap_complete::Shell>,
 
-    /// The command template, then input sources: `::: ARG...` (arguments),
-    /// `:::: FILE...` (lines of files, `-` for stdin); `:::+` and `::::+` link a
-    /// source to the one before it.
+    /// The command, then input sources (::: ARGS, :::: FILES).
+    ///
+    /// `::: ARG...` (arguments), `:::: FILE...` (lines of files, `-` for
+    /// stdin); `:::+` and `::::+` link a source to the one before it.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
