@@ -19,17 +19,22 @@ pub enum Timeout {
     PercentOfMedian(f64),
 }
 
-/// Parses `30`, `2.5`, `2.5s`, `100ms`, `5m`, `1h`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!("invalid duration '{text}': expected seconds such as 30 or 2.5, or a unit: 100ms, 2.5s, 5m, 1h, 1d")
-    };
+/// Splits `2.5s` into 2.5 and `s`.
+fn split_number(text: &str) -> Option<(f64, &str)> {
     let t = text.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
-    let value: f64 = number.parse().map_err(|_| bad())?;
+    Some((number.parse().ok()?, unit))
+}
+
+/// Parses `30`, `2.5`, `2.5s`, `100ms`, `5m`, `1h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("invalid duration '{text}': expected seconds such as 30 or 2.5, or a unit: 100ms, 2.5s, 5m, 1h, 1d")
+    };
+    let (value, unit) = split_number(text).ok_or_else(bad)?;
     let seconds = match unit {
         "" | "s" => value,
         "ms" => value / 1000.0,
@@ -109,12 +114,7 @@ pub fn parse_termseq(text: &str) -> Result<Vec<TermStep>, String> {
 /// Parses a size: bytes, or with a K, M, G or T suffix (powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let bad = || format!("invalid size '{text}': expected a number of bytes, or 500K, 64M, 2G, 1T");
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number.parse().map_err(|_| bad())?;
+    let (value, unit) = split_number(text).ok_or_else(bad)?;
     let scale: f64 = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1.0,
         "K" | "KB" | "KIB" => 1024.0,

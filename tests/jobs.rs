@@ -3,24 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::Env;
-
-/// Pids of live `sleep SECONDS` processes.
-fn sleepers(seconds: &str) -> usize {
-    let wanted = format!("sleep\0{seconds}\0");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-            let zombie = state
-                .rsplit(')')
-                .next()
-                .is_some_and(|s| s.trim_start().starts_with('Z'));
-            !zombie && std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == wanted.as_bytes())
-        })
-        .count()
-}
+use crate::util::{sleepers, Env};
 
 /// The job log's rows (header left out), split into columns.
 fn log_rows(env: &Env, name: &str) -> Vec<Vec<String>> {
@@ -59,7 +42,10 @@ fn timeout_kills_the_whole_job_and_counts_it_failed() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(sleepers(&marker), 0, "grandchildren survived the timeout");
+    assert!(
+        sleepers(&marker).is_empty(),
+        "grandchildren survived the timeout"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("parx: job 1 timed out after"), "{err}");
     let rows = log_rows(&env, "log");
@@ -163,7 +149,10 @@ fn halt_now_on_the_first_failure_stops_everything() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(sleepers(&marker), 0, "running jobs survived --halt now");
+    assert!(
+        sleepers(&marker).is_empty(),
+        "running jobs survived --halt now"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("parx: halting: this job failed:"), "{err}");
 }
@@ -294,48 +283,29 @@ fn joblog_records_every_job_in_gnu_parallels_format() {
 #[test]
 fn resume_runs_only_the_jobs_not_in_the_log() {
     let env = Env::new();
-    let job = "echo {} >> ran; [ {} != 3 ]";
+    let run = |flags: &[&str], code: i32| {
+        env.parx(["-j1", "--joblog", "log"])
+            .arg_last(flags)
+            .arg_last([
+                "echo {} >> ran; [ {} != 3 ]",
+                ":::",
+                "1",
+                "2",
+                "3",
+                "4",
+                "5",
+            ])
+            .expect_code(code);
+        let ran = lines_of(&env, "ran");
+        std::fs::remove_file(env.path("ran")).unwrap();
+        ran
+    };
     // The first run stops after job 3 fails.
-    env.parx([
-        "-j1",
-        "--halt",
-        "soon,fail=1",
-        "--joblog",
-        "log",
-        job,
-        ":::",
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-    ])
-    .expect_code(1);
-    assert_eq!(lines_of(&env, "ran"), ["1", "2", "3"]);
-    std::fs::remove_file(env.path("ran")).unwrap();
+    assert_eq!(run(&["--halt", "soon,fail=1"], 1), ["1", "2", "3"]);
     // --resume: 4 and 5 only.
-    env.parx([
-        "-j1", "--resume", "--joblog", "log", job, ":::", "1", "2", "3", "4", "5",
-    ])
-    .expect_code(0);
-    assert_eq!(lines_of(&env, "ran"), ["4", "5"]);
-    std::fs::remove_file(env.path("ran")).unwrap();
+    assert_eq!(run(&["--resume"], 0), ["4", "5"]);
     // --resume-failed: job 3 again (it still fails), nothing else.
-    env.parx([
-        "-j1",
-        "--resume-failed",
-        "--joblog",
-        "log",
-        job,
-        ":::",
-        "1",
-        "2",
-        "3",
-        "4",
-        "5",
-    ])
-    .expect_code(1);
-    assert_eq!(lines_of(&env, "ran"), ["3"]);
+    assert_eq!(run(&["--resume-failed"], 1), ["3"]);
     // The log kept every run's lines.
     assert_eq!(log_rows(&env, "log").len(), 6);
 }

@@ -2,9 +2,8 @@
 //! when stderr is not a terminal.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use crate::util::{parx_bin, Env};
+use crate::util::{parx_bin, wait_for, Env};
 
 /// A tmux server of the test's own, killed when the test ends.
 struct Tmux {
@@ -46,14 +45,6 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .status();
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

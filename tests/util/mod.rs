@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Path of the built parx binary.
 pub fn parx_bin() -> &'static Path {
@@ -287,4 +288,41 @@ impl std::ops::DerefMut for Running {
     fn deref_mut(&mut self) -> &mut Self::Target {
         self.0.as_mut().expect("not yet reaped")
     }
+}
+
+/// Waits (polling, with a generous safety timeout) until `cond` holds.
+#[track_caller]
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Pids of live (not zombie) `sleep SECONDS` processes: tests give their
+/// sleepers a unique duration to find them.
+pub fn sleepers(seconds: &str) -> Vec<u32> {
+    let wanted = format!("sleep\0{seconds}\0");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        if !zombie && cmdline == wanted.as_bytes() {
+            found.push(pid);
+        }
+    }
+    found
 }
