@@ -275,16 +275,19 @@ struct Watch {
     timed_out: bool,
 }
 
-/// Without a pidfd, how often to check whether a job with a timeout exited.
+/// Without a pidfd, how often to check whether a job exited.
 const EXIT_POLL: Duration = Duration::from_millis(20);
 
 impl Watch {
     /// How long the event loop may sleep.
     fn wait_for(&self) -> Option<Duration> {
+        if self.exited {
+            return Some(Duration::ZERO);
+        }
         let until = self
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()));
-        if self.pidfd.is_none() && self.deadline.is_some() {
+        if self.pidfd.is_none() {
             return Some(until.map_or(EXIT_POLL, |u| u.min(EXIT_POLL)));
         }
         until
@@ -292,10 +295,10 @@ impl Watch {
 
     /// Notes an exit and runs the termination sequence when a deadline passes.
     fn tick(&mut self, pidfd_ready: bool, termseq: &[TermStep]) {
-        if pidfd_ready
-            || (self.pidfd.is_none() && self.deadline.is_some() && sys::has_exited(self.pid))
-        {
+        if pidfd_ready || (self.pidfd.is_none() && sys::has_exited(self.pid)) {
             self.exited = true;
+            // A deadline means nothing once the job has ended.
+            self.deadline = None;
         }
         let Some(deadline) = self.deadline else {
             return;
@@ -320,8 +323,15 @@ impl Watch {
     }
 }
 
-/// Reads the job's stdout and stderr until both close, while enforcing its
-/// timeout. Returns the number of bytes the job wrote to stdout.
+/// Reads the job's stdout and stderr while enforcing its timeout, until its
+/// process has exited and what it wrote is read, or both pipes close.
+///
+/// As in GNU parallel, a job ends when its process exits: a background
+/// child it left behind that still holds the pipes (`sleep 60 &`, a
+/// `setsid` daemon) does not keep the job, Ctrl-C or `--halt` waiting.
+/// What such a child writes later is not collected (its writes fail with
+/// EPIPE), so a job that leaves a process behind should redirect its output.
+/// Returns the number of bytes the job wrote to stdout.
 fn drain(
     child: &mut Child,
     captured: &mut Captured,
@@ -340,6 +350,9 @@ fn drain(
     let mut stdout_bytes = 0u64;
     let tag = captured.tag.clone();
 
+    // After the exit, a bounded number of reads takes what is already in the
+    // pipes; a child that keeps writing cannot hold the job open.
+    let mut reads_after_exit = 0;
     while out.is_some() || err.is_some() || watch.pending() {
         let pidfd = if watch.exited {
             None
@@ -354,6 +367,12 @@ fn drain(
         let Ok(ready) = sys::poll_ready(fds, watch.wait_for()) else {
             break;
         };
+        if watch.exited {
+            reads_after_exit += 1;
+            if !(ready[0] || ready[1]) || reads_after_exit > 1024 {
+                break;
+            }
+        }
         for stream in 0..2 {
             if !ready[stream] {
                 continue;

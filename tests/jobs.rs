@@ -391,3 +391,64 @@ fn results_saves_each_job_under_its_inputs() {
         .expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
 }
+
+/// Regression (new-user review, issue 5): a job ends when its process
+/// exits, as in GNU parallel; a background child still holding its output
+/// kept the job, Ctrl-C and --halt waiting, and made --timeout spin.
+#[test]
+fn a_background_child_does_not_keep_the_job_running() {
+    let env = Env::new();
+    let marker = format!("3003.{}", std::process::id());
+    let started = Instant::now();
+    let out = env
+        .parx([
+            format!("sleep {marker} & echo hi {{}}").as_str(),
+            ":::",
+            "a",
+        ])
+        .expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi a\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // With a timeout too (it used to busy-loop until the child ended).
+    let started = Instant::now();
+    env.parx([
+        "--timeout",
+        "1",
+        format!("sleep {marker} & echo hi {{}}").as_str(),
+        ":::",
+        "b",
+    ])
+    .expect_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // And --halt now strikes when the failing job's process exits.
+    let started = Instant::now();
+    env.parx([
+        "-j2",
+        "--halt",
+        "now,fail=1",
+        format!("sleep {marker} & sleep {{}}; exit 3").as_str(),
+        ":::",
+        "0.2",
+        "30",
+    ])
+    .expect_code(3);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The background sleepers were left running (as GNU parallel leaves them).
+    for pid in sleepers(&marker) {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+}

@@ -13,7 +13,7 @@ fn signal_leaves_nothing(signal: i32) {
     let marker = format!("{}.{}", 4000 + signal, std::process::id());
     let log = env.path("started");
     let job = format!(
-        "sleep {marker} & sleep {marker} & echo up >> {}; wait",
+        "sleep {marker} & sleep {marker} & echo up >> {}; wait; : {{}}",
         log.display()
     );
     let mut run = env
