@@ -12,7 +12,7 @@ const AFTER_HELP: &str = "Examples:
   parx gzip ::: *.log                      compress every log, one job per CPU
   find . -name '*.png' | parx convert {} {.}.jpg
   parx -j4 -k 'curl -s {} | wc -c' :::: urls.txt
-  parx echo {1}-{2} ::: a b ::: 1 2        a-1 a-2 b-1 b-2
+  parx -k echo {1}-{2} ::: a b ::: 1 2     a-1 a-2 b-1 b-2 (-k: input order)
   parx -X rm -f {} < list                  as many names per rm as fit
   printf 'a\\0b c\\0' | parx -0 ls -l
 

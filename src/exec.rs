@@ -185,8 +185,11 @@ pub fn run_job(
     scratch: &mut Scratch,
 ) -> Outcome {
     let mut cmd = build_command(job.line, settings);
-    cmd.env("PARX_SEQ", job.seq.to_string());
-    cmd.env("PARX_SLOT", (job.slot + 1).to_string());
+    let seq = job.seq.to_string();
+    let slot = (job.slot + 1).to_string();
+    // GNU parallel's names too, so scripts written for it keep working.
+    cmd.env("PARX_SEQ", &seq).env("PARALLEL_SEQ", &seq);
+    cmd.env("PARX_SLOT", &slot).env("PARALLEL_JOBSLOT", &slot);
 
     let started = SystemTime::now();
     let clock = Instant::now();

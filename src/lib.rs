@@ -97,6 +97,10 @@ where
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
+            if let Some(message) = not_yet_supported(&err) {
+                eprintln!("{message}");
+                return Exit::Code(OWN_ERROR);
+            }
             let _ = err.print();
             return Exit::Code(if err.use_stderr() { OWN_ERROR } else { 0 });
         }
@@ -131,6 +135,14 @@ where
     if config.dry_run {
         return dry_run(&config, batcher);
     }
+    let reads_terminal = config
+        .sources
+        .iter()
+        .all(|s| s.kind == input::SourceKind::Stdin)
+        && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if reads_terminal {
+        eprintln!("parx: reading inputs from the terminal, one per line (Ctrl-D ends them)");
+    }
     let jobserver = match jobserver {
         make::Found::Client(client, make_jobs) => {
             // Under make, -j defaults to make's -j; an explicit -j is a cap.
@@ -159,6 +171,70 @@ where
         make::Found::None => None,
     };
     execute(Arc::new(config), batcher, jobserver)
+}
+
+/// GNU parallel options parx does not have yet: a clear word instead of
+/// clap's "unexpected argument" (which may suggest an unrelated option).
+const NOT_YET: &[&str] = &[
+    "--shuf",
+    "--pipe",
+    "--pipepart",
+    "--pipe-part",
+    "--block",
+    "--recstart",
+    "--recend",
+    "--regexp",
+    "--header",
+    "--round-robin",
+    "--cat",
+    "--fifo",
+    "--colsep",
+    "-C",
+    "-E",
+    "--eof",
+    "-S",
+    "--sshlogin",
+    "--slf",
+    "--sshloginfile",
+    "--transfer",
+    "--transferfile",
+    "--return",
+    "--cleanup",
+    "--trc",
+    "--basefile",
+    "--workdir",
+    "--env",
+    "--onall",
+    "--nonall",
+    "--retry-failed",
+    "--plus",
+    "--tty",
+    "--fg",
+    "--semaphore",
+    "--sem",
+    "--files",
+    "--compress",
+    "--ctag",
+    "--ctagstring",
+    "--csv",
+    "--sqlmaster",
+    "--sqlworker",
+    "--sqlandworker",
+    "--rpl",
+];
+
+fn not_yet_supported(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let name = arg.split('=').next().unwrap_or(arg);
+    NOT_YET.contains(&name).then(|| {
+        format!("parx: {name} (a GNU parallel option) is not supported yet; see the README for what parx has")
+    })
 }
 
 fn fill_line(config: &Config, fill: &Fill<'_>) -> Vec<u8> {

@@ -373,6 +373,15 @@ impl Template {
     /// as a command line of its own.
     pub fn parse(words: &[OsString], options: &TemplateOptions) -> Result<Self, TemplateError> {
         let replace = options.replace.as_deref().unwrap_or(b"{}");
+        if let Some(word) = words.iter().find(|w| {
+            let b = w.as_bytes();
+            b.windows(2).any(|p| p == b"{=") && b.windows(2).any(|p| p == b"=}")
+        }) {
+            return Err(TemplateError(format!(
+                "'{}': GNU parallel's {{= perl expression =}} replacement strings are not supported",
+                word.to_string_lossy()
+            )));
+        }
         let mut tokens = Vec::new();
         for (i, word) in words.iter().enumerate() {
             if i > 0 {

@@ -500,3 +500,30 @@ fn a_terminal_on_stdin_is_not_handed_to_jobs() {
         "{out:?}"
     );
 }
+
+#[test]
+fn gnu_features_parx_lacks_are_named_not_guessed() {
+    let env = Env::new();
+    for option in ["--shuf", "--pipe", "--retry-failed", "-S"] {
+        let out = env.parx([option, "x", "echo"]).expect_code(255);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "parx: {option} (a GNU parallel option) is not supported yet"
+            )),
+            "{err}"
+        );
+    }
+    let out = env.parx(["echo", "{=uc=}", ":::", "a"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("perl expression"));
+    // GNU parallel's variable names are set too.
+    let out = env
+        .parx([
+            "-j1",
+            "echo $PARALLEL_SEQ $PARALLEL_JOBSLOT; : {}",
+            ":::",
+            "a",
+        ])
+        .stdout();
+    assert_eq!(out, "1 1\n");
+}
