@@ -24,7 +24,16 @@ Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
 100 failed; 130/143 interrupted; 141 output closed; 255 parx's own error.
 Every option in detail: parx --help-full, or man -l man/parx.1 in the source.";
 
-/// Run a command for every input line, in parallel.
+const AFTER_LONG_HELP: &str = "Environment: PARX_SHELL (the shell for templates that need one),
+TMPDIR (where output spills), MAKEFLAGS (make's jobserver, in '+' recipes).
+Jobs get PARX_SEQ and PARX_SLOT (also as PARALLEL_SEQ and PARALLEL_JOBSLOT).
+
+Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
+100 failed; the failing job's status with --halt ...,fail=1; 130/143
+interrupted (SIGINT/SIGTERM); 141 output closed; 255 parx's own error.
+The manual page (man -l man/parx.1) explains quoting, signals and output.";
+
+/// Run a command for every input, in parallel (GNU parallel syntax).
 ///
 /// Each input (a line of stdin, a `-0` record, `::: ARG`, a line of a `:::: FILE`)
 /// becomes one job, built from the COMMAND template. Values are substituted
@@ -35,7 +44,7 @@ Every option in detail: parx --help-full, or man -l man/parx.1 in the source.";
     version,
     about = "Run a command for every input, in parallel (GNU parallel syntax)",
     after_help = AFTER_HELP,
-    override_usage = "parx [OPTIONS] [COMMAND [ARG]...] [::: ARG...]... [:::: FILE...]...",
+    after_long_help = AFTER_LONG_HELP,override_usage = "parx [OPTIONS] [COMMAND [ARG]...] [::: ARG...]... [:::: FILE...]...",
     max_term_width = 100,
     disable_help_flag = true,
     help_template = "{about-with-newline}\n{usage-heading} {usage}{after-help}\n\n{all-args}"

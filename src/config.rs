@@ -378,6 +378,14 @@ impl Config {
             .as_deref()
             .map(|m| parse_size(m).map_err(|e| UsageError(format!("--memfree: {e}"))))
             .transpose()?;
+        if let (Some(want), Some(total)) = (memfree, sys::memory_total()) {
+            if want > total {
+                eprintln!(
+                    "parx: warning: --memfree asks for more memory than this machine has ({} MiB); no job will start",
+                    total >> 20
+                );
+            }
+        }
         let resume = if cli.resume {
             Some(Resume::SkipFinished)
         } else if cli.resume_failed {

@@ -152,6 +152,9 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
     };
     match err.kind() {
         io::ErrorKind::NotFound => (format!("parx: {name}: command not found\n"), 127),
+        io::ErrorKind::PermissionDenied if std::path::Path::new(&name).is_dir() => {
+            (format!("parx: {name}: cannot execute: is a directory\n"), 126)
+        }
         io::ErrorKind::PermissionDenied => (format!("parx: {name}: cannot execute: permission denied\n"), 126),
         io::ErrorKind::InvalidInput => (
             format!("parx: cannot run {name}: an argument holds a NUL byte, which a command line cannot carry\n"),

@@ -5,20 +5,23 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-/// clap's sections (name, synopsis, description, options), then the
-/// hand-written ones from man/sections.roff, then the version.
+/// clap's name, description and options sections around the hand-written
+/// synopsis (man/synopsis.roff) and sections (man/sections.roff), then the
+/// version.
 fn render() -> Vec<u8> {
     let man = clap_mangen::Man::new(parx::cli::Cli::command()).date("2026-11-25");
+    let man_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let hand_written = |name: &str| {
+        std::fs::read(man_dir.join(name)).unwrap_or_else(|e| panic!("man/{name}: {e}"))
+    };
     let mut out = Vec::new();
     man.render_title(&mut out).unwrap();
     man.render_name_section(&mut out).unwrap();
-    man.render_synopsis_section(&mut out).unwrap();
+    // clap's synopsis lists every flag without its value; ours is readable.
+    out.extend(hand_written("synopsis.roff"));
     man.render_description_section(&mut out).unwrap();
     man.render_options_section(&mut out).unwrap();
-    let sections = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("man")
-        .join("sections.roff");
-    out.extend(std::fs::read(sections).expect("man/sections.roff exists"));
+    out.extend(hand_written("sections.roff"));
     man.render_version_section(&mut out).unwrap();
     out
 }
