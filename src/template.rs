@@ -329,6 +329,13 @@ fn split_blanks(tokens: Vec<Token>, out: &mut Vec<Token>) {
     }
 }
 
+/// Whether `word` holds GNU parallel's `{-N}` (or `{-N.}` ...).
+fn counts_from_the_end(word: &[u8]) -> bool {
+    word.windows(3).enumerate().any(|(i, w)| {
+        w[0] == b'{' && w[1] == b'-' && w[2].is_ascii_digit() && word[i + 2..].contains(&b'}')
+    })
+}
+
 fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n')
 }
@@ -379,6 +386,12 @@ impl Template {
         }) {
             return Err(TemplateError(format!(
                 "'{}': GNU parallel's {{= perl expression =}} replacement strings are not supported",
+                word.to_string_lossy()
+            )));
+        }
+        if let Some(word) = words.iter().find(|w| counts_from_the_end(w.as_bytes())) {
+            return Err(TemplateError(format!(
+                "'{}': {{-N}} (input sources counted from the end) is not supported yet",
                 word.to_string_lossy()
             )));
         }

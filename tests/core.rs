@@ -516,6 +516,10 @@ fn gnu_features_parx_lacks_are_named_not_guessed() {
     }
     let out = env.parx(["echo", "{=uc=}", ":::", "a"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("perl expression"));
+    let out = env.parx(["echo", "{-1}", ":::", "a"]).expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("{-N}"));
+    // A literal "{-" elsewhere is just text.
+    assert_eq!(env.parx(["echo", "{-x}", ":::", "a"]).stdout(), "{-x} a\n");
     // GNU parallel's variable names are set too.
     let out = env
         .parx([
