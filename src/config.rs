@@ -333,6 +333,14 @@ impl Config {
         };
 
         let shell = shell_program(cli.shell.or_else(|| std::env::var_os("PARX_SHELL")))?;
+        // A template that needs the shell would fail every job without one:
+        // say so once, up front.
+        if !cli.dry_run && template.direct().is_none() && !program_exists(&shell[0]) {
+            return Err(UsageError(format!(
+                "the shell '{}' (from --shell or PARX_SHELL) is not an executable program",
+                shell[0].to_string_lossy()
+            )));
+        }
         let tmpdir = match cli.tmpdir {
             Some(dir) if !dir.is_dir() => {
                 return Err(UsageError(format!(
@@ -457,6 +465,20 @@ fn env_tmpdir() -> PathBuf {
         }
         None => PathBuf::from("/tmp"),
     }
+}
+
+/// Whether `program` names an executable file, directly or through PATH.
+fn program_exists(program: &std::ffi::OsStr) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_bytes().contains(&b'/') {
+        return executable(std::path::Path::new(program));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| executable(&dir.join(program))))
 }
 
 /// `--shell`/`$PARX_SHELL`: a program, optionally with arguments
