@@ -273,12 +273,7 @@ impl Config {
         // A terminal cannot be shared: jobs run in process groups of their
         // own, so one reading it would be stopped by SIGTTIN and hang parx.
         let stdin_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
-        let reads_stdin = stdin_is_terminal
-            || sources.iter().any(|s| match &s.kind {
-                SourceKind::Stdin => true,
-                SourceKind::File(p) => p.as_os_str() == "-",
-                SourceKind::Args(_) => false,
-            });
+        let reads_stdin = stdin_is_terminal || sources.iter().any(|s| s.kind.is_stdin());
 
         let max_args = cli.max_replace_args.or(cli.max_args);
         let packing = if cli.context_replace || cli.m {

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where one input source reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,17 @@ pub enum SourceKind {
     File(PathBuf),
     /// Records of parx's standard input.
     Stdin,
+}
+
+impl SourceKind {
+    /// Reads parx's standard input (no source, or `-` as a file).
+    pub fn is_stdin(&self) -> bool {
+        match self {
+            SourceKind::Stdin => true,
+            SourceKind::File(path) => path.as_os_str() == "-",
+            SourceKind::Args(_) => false,
+        }
+    }
 }
 
 /// One input source and whether it is linked (`:::+`, `::::+`) to the one before.
@@ -96,18 +107,15 @@ impl Stream {
     fn open(kind: &SourceKind, delimiter: u8) -> Result<Self, InputError> {
         Ok(match kind {
             SourceKind::Args(values) => Stream::Args(values.clone().into_iter()),
-            SourceKind::Stdin => {
-                Stream::Records(RecordReader::new(Box::new(io::stdin()), delimiter))
-            }
-            SourceKind::File(path) if path == Path::new("-") => {
-                Stream::Records(RecordReader::new(Box::new(io::stdin()), delimiter))
-            }
-            SourceKind::File(path) => {
+            SourceKind::File(path) if !kind.is_stdin() => {
                 let file = File::open(path).map_err(|source| InputError {
                     what: path.display().to_string(),
                     source,
                 })?;
                 Stream::Records(RecordReader::new(Box::new(file), delimiter))
+            }
+            SourceKind::Stdin | SourceKind::File(_) => {
+                Stream::Records(RecordReader::new(Box::new(io::stdin()), delimiter))
             }
         })
     }
@@ -126,9 +134,8 @@ impl Stream {
 fn describe(kind: &SourceKind) -> String {
     match kind {
         SourceKind::Args(_) => "arguments".to_string(),
-        SourceKind::Stdin => "standard input".to_string(),
-        SourceKind::File(p) if p == Path::new("-") => "standard input".to_string(),
-        SourceKind::File(p) => p.display().to_string(),
+        SourceKind::File(p) if !kind.is_stdin() => p.display().to_string(),
+        SourceKind::Stdin | SourceKind::File(_) => "standard input".to_string(),
     }
 }
 

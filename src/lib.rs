@@ -135,10 +135,7 @@ where
     if config.dry_run {
         return dry_run(&config, batcher);
     }
-    let reads_terminal = config
-        .sources
-        .iter()
-        .all(|s| s.kind == input::SourceKind::Stdin)
+    let reads_terminal = config.sources.iter().all(|s| s.kind.is_stdin())
         && std::io::IsTerminal::is_terminal(&std::io::stdin());
     if reads_terminal {
         eprintln!("parx: reading inputs from the terminal, one per line (Ctrl-D ends them)");
@@ -417,7 +414,12 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             Some(plan) => CommandLine::Direct(plan.render(&fill)),
             None => CommandLine::Shell(fill_line(&config, &fill)),
         };
-        let text = || fill_line(&config, &fill);
+        // The shell line, for -v, messages and the job log: already built when
+        // the job runs through the shell.
+        let text = || match &line {
+            CommandLine::Shell(shell_line) => shell_line.clone(),
+            CommandLine::Direct(_) => fill_line(&config, &fill),
+        };
         if config.verbose {
             let mut text = text();
             text.push(b'\n');
