@@ -35,13 +35,17 @@ pub fn argv_budget() -> usize {
     sys::arg_max().saturating_sub(env + parx_vars + 2048)
 }
 
+/// A tuple of values and, once worked out, its packing cost.
+type Ahead = (Vec<Vec<u8>>, Option<usize>);
+
 /// Builds jobs from inputs.
 pub struct Batcher {
     inputs: Inputs,
     packing: Packing,
     template: Template,
     slots: usize,
-    lookahead: VecDeque<Vec<Vec<u8>>>,
+    /// Tuples read ahead, with their packing cost once it is known.
+    lookahead: VecDeque<Ahead>,
     next_seq: u64,
     /// For `-X`/`-m`: bytes available, fixed bytes of an empty command, and
     /// the per-job count chosen when the whole input fit in one read-ahead.
@@ -107,9 +111,14 @@ impl Batcher {
     }
 
     fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+        Ok(self.next_tuple_and_cost()?.map(|(tuple, _)| tuple))
+    }
+
+    /// The next tuple, and its cost if it was already worked out.
+    fn next_tuple_and_cost(&mut self) -> Result<Option<Ahead>, InputError> {
         match self.lookahead.pop_front() {
-            Some(t) => Ok(Some(t)),
-            None => self.inputs.next_tuple(),
+            Some(entry) => Ok(Some(entry)),
+            None => Ok(self.inputs.next_tuple()?.map(|tuple| (tuple, None))),
         }
     }
 
@@ -158,8 +167,9 @@ impl Batcher {
         while total <= room {
             match self.inputs.next_tuple()? {
                 Some(t) => {
-                    total += self.cost(&t, limits);
-                    self.lookahead.push_back(t);
+                    let cost = self.cost(&t, limits);
+                    total += cost;
+                    self.lookahead.push_back((t, Some(cost)));
                 }
                 None => {
                     let n = self.lookahead.len();
@@ -185,12 +195,12 @@ impl Batcher {
         let mut count = 0;
         let mut size = limits.base;
         while count < most {
-            let Some(tuple) = self.next_tuple()? else {
+            let Some((tuple, known)) = self.next_tuple_and_cost()? else {
                 break;
             };
-            let cost = self.cost(&tuple, &limits);
+            let cost = known.unwrap_or_else(|| self.cost(&tuple, &limits));
             if count > 0 && size + cost > limits.limit {
-                self.lookahead.push_front(tuple);
+                self.lookahead.push_front((tuple, Some(cost)));
                 break;
             }
             size += cost;
