@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::Cli;
-use crate::exec::{ExecSettings, OutputMode};
+use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
 use crate::signal::{default_termseq, TermStep};
 use crate::sys;
@@ -212,7 +212,7 @@ pub fn cpu_count() -> usize {
 
 /// `-j 0`: as many slots as open-file and process limits allow, capped at
 /// 1024 (each slot is a thread and holds up to four pipe ends).
-fn max_slots() -> usize {
+pub fn max_slots() -> usize {
     let (files, _) = sys::rlimit(sys::Resource::OpenFiles);
     let (procs, _) = sys::rlimit(sys::Resource::Processes);
     let by_files = usize::try_from(files.saturating_sub(32) / 4).unwrap_or(usize::MAX);
@@ -421,7 +421,12 @@ impl Config {
             packing,
             exec: ExecSettings {
                 shell,
-                stdin_null: reads_stdin,
+                stdin: if reads_stdin {
+                    JobStdin::Null
+                } else {
+                    JobStdin::Inherit
+                },
+                dialect: Dialect::Parallel,
                 mode,
                 tmpdir,
                 termseq: termseq.clone(),
@@ -445,7 +450,7 @@ impl Config {
 
 /// `$TMPDIR`, or `/tmp` when it is unset or names no directory (with a
 /// warning: refusing to run would be worse, as most jobs never spill).
-fn env_tmpdir() -> PathBuf {
+pub fn env_tmpdir() -> PathBuf {
     match std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
         .map(PathBuf::from)

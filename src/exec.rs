@@ -21,11 +21,68 @@ use crate::output::{Captured, LineError, LineSplitter, Terminal, WriteError, JOB
 use crate::signal::{Control, StopCause, TermStep};
 use crate::sys;
 
+/// An argument vector in one buffer: the arguments' bytes back to back
+/// and where each ends. A packed command holds hundreds of thousands of
+/// arguments; one allocation each would cost several times their bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Argv {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Argv {
+    /// Appends one argument.
+    pub fn push(&mut self, arg: &[u8]) {
+        self.bytes.extend_from_slice(arg);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// The number of arguments.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True with no arguments.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Argument `i`.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.bytes[start..end])
+    }
+
+    /// Keeps the first `n` arguments.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.ends.truncate(n);
+            self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+
+    /// The arguments in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).filter_map(move |i| self.get(i))
+    }
+}
+
+impl<A: AsRef<[u8]>> FromIterator<A> for Argv {
+    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
+        let mut argv = Argv::default();
+        for arg in iter {
+            argv.push(arg.as_ref());
+        }
+        argv
+    }
+}
+
 /// What to execute for one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandLine {
     /// Run this argv directly (the template was plain).
-    Direct(Vec<OsString>),
+    Direct(Argv),
     /// Run this line with the shell.
     Shell(Vec<u8>),
 }
@@ -41,6 +98,34 @@ pub enum OutputMode {
     LineBuffer,
     /// Straight to parx's stdout and stderr.
     Ungroup,
+}
+
+/// What a job reads as its stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStdin {
+    /// parx's own stdin.
+    Inherit,
+    /// /dev/null (parx's stdin is the input, or a terminal jobs must not get).
+    Null,
+    /// The controlling terminal, opened afresh (xargs' `-o`). The job then
+    /// stays in parx's process group, or the terminal would stop it.
+    Terminal,
+}
+
+/// Which tool parx is being: the environment jobs get and how parx words
+/// its messages about them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dialect {
+    /// Main mode: `PARX_SEQ`, `PARX_SLOT` and GNU parallel's names for them.
+    Parallel,
+    /// xargs mode: no variables but `--process-slot-var` (counted from 0),
+    /// and errors worded as xargs words them, after `prefix: `.
+    Xargs {
+        /// `parx` or `xargs`, as parx was invoked.
+        prefix: &'static str,
+        /// `--process-slot-var NAME`.
+        slot_var: Option<OsString>,
+    },
 }
 
 /// How a job ended.
@@ -66,8 +151,10 @@ impl Status {
 pub struct ExecSettings {
     /// Shell program and its leading arguments (`-c LINE` is added).
     pub shell: Vec<OsString>,
-    /// Give jobs /dev/null as stdin (stdin is an input source).
-    pub stdin_null: bool,
+    /// What jobs read.
+    pub stdin: JobStdin,
+    /// Main mode's or xargs mode's environment and messages.
+    pub dialect: Dialect,
     /// Output handling.
     pub mode: OutputMode,
     /// Where output spills.
@@ -118,8 +205,9 @@ impl Default for Scratch {
 fn build_command(line: &CommandLine, settings: &ExecSettings) -> Command {
     let mut cmd = match line {
         CommandLine::Direct(argv) => {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
+            let mut words = argv.iter().map(OsStr::from_bytes);
+            let mut c = Command::new(words.next().unwrap_or_default());
+            c.args(words);
             c
         }
         CommandLine::Shell(text) => {
@@ -130,12 +218,23 @@ fn build_command(line: &CommandLine, settings: &ExecSettings) -> Command {
             c
         }
     };
-    cmd.process_group(0);
-    cmd.stdin(if settings.stdin_null {
-        Stdio::null()
-    } else {
-        Stdio::inherit()
-    });
+    match settings.stdin {
+        JobStdin::Inherit => {
+            cmd.stdin(Stdio::inherit()).process_group(0);
+        }
+        JobStdin::Null => {
+            cmd.stdin(Stdio::null()).process_group(0);
+        }
+        // Opened here so a failure is reported as this job's (see run_job).
+        JobStdin::Terminal => match std::fs::File::open("/dev/tty") {
+            Ok(tty) => {
+                cmd.stdin(tty);
+            }
+            Err(_) => {
+                cmd.stdin(Stdio::null());
+            }
+        },
+    }
     if settings.mode == OutputMode::Ungroup {
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
     } else {
@@ -147,9 +246,23 @@ fn build_command(line: &CommandLine, settings: &ExecSettings) -> Command {
 /// The message and shell-style status for a command that could not start.
 fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -> (String, i32) {
     let name = match line {
-        CommandLine::Direct(argv) => argv[0].to_string_lossy().into_owned(),
+        CommandLine::Direct(argv) => {
+            String::from_utf8_lossy(argv.get(0).unwrap_or_default()).into_owned()
+        }
         CommandLine::Shell(_) => settings.shell[0].to_string_lossy().into_owned(),
     };
+    if let Dialect::Xargs { prefix, .. } = &settings.dialect {
+        // As xargs words it: "xargs: NAME: No such file or directory".
+        let why = err
+            .raw_os_error()
+            .map_or_else(|| err.to_string(), sys::strerror);
+        let code = if err.kind() == io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
+        return (format!("{prefix}: {name}: {why}\n"), code);
+    }
     match err.kind() {
         io::ErrorKind::NotFound => (format!("parx: {name}: command not found\n"), 127),
         io::ErrorKind::PermissionDenied if std::path::Path::new(&name).is_dir() => {
@@ -188,11 +301,20 @@ pub fn run_job(
     scratch: &mut Scratch,
 ) -> Outcome {
     let mut cmd = build_command(job.line, settings);
-    let seq = job.seq.to_string();
-    let slot = (job.slot + 1).to_string();
-    // GNU parallel's names too, so scripts written for it keep working.
-    cmd.env("PARX_SEQ", &seq).env("PARALLEL_SEQ", &seq);
-    cmd.env("PARX_SLOT", &slot).env("PARALLEL_JOBSLOT", &slot);
+    match &settings.dialect {
+        Dialect::Parallel => {
+            let seq = job.seq.to_string();
+            let slot = (job.slot + 1).to_string();
+            // GNU parallel's names too, so scripts written for it keep working.
+            cmd.env("PARX_SEQ", &seq).env("PARALLEL_SEQ", &seq);
+            cmd.env("PARX_SLOT", &slot).env("PARALLEL_JOBSLOT", &slot);
+        }
+        Dialect::Xargs { slot_var, .. } => {
+            if let Some(name) = slot_var {
+                cmd.env(name, job.slot.to_string());
+            }
+        }
+    }
 
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -224,6 +346,9 @@ pub fn run_job(
             };
         }
     };
+    // A packed command's arguments were copied into the Command; free them
+    // while the job runs.
+    drop(cmd);
     let pid = child.id();
     control.register(job.slot, pid);
 

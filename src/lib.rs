@@ -14,6 +14,7 @@
 //! * [`output`] writes output grouped, in order (`-k`) or by line, with
 //!   bounded memory, and [`joblog`] records each job; [`signal`] stops
 //!   cleanly; [`exit`] maps the result to the exit status.
+//! * [`xargs`] is the drop-in GNU xargs mode, on the same execution.
 //! * [`units`] parses durations, signal sequences and `--halt` rules;
 //!   [`make`] is the GNU make jobserver client.
 //!
@@ -36,6 +37,7 @@ pub mod schedule;
 pub mod signal;
 mod sys;
 pub mod template;
+pub mod xargs;
 
 pub use pool::{concurrently, concurrently_ordered, Panicked, Pool, Results};
 pub mod units;
@@ -80,16 +82,29 @@ pub fn run<I>(args: I) -> Exit
 where
     I: IntoIterator<Item = OsString>,
 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // xargs mode: invoked as `xargs`, or `--xargs` first.
+    let invoked_as = args.first().map(|a| {
+        std::path::Path::new(a)
+            .file_name()
+            .unwrap_or_default()
+            .to_os_string()
+    });
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new("xargs")) {
+        return xargs::run(&args[1..], "xargs");
+    }
+    if args.get(1).is_some_and(|a| a == "--xargs") {
+        return xargs::run(&args[2..], "parx");
+    }
     // make's jobserver is named by fd numbers: read it before anything opens a file.
     let jobserver = make::from_env();
-    let args: Vec<OsString> = args.into_iter().collect();
     let options = args
         .iter()
         .skip(1)
         .take_while(|a| a.as_encoded_bytes().starts_with(b"-"));
     if options.into_iter().any(|a| a == "--xargs") {
         eprintln!(
-            "parx: --xargs (parx's drop-in xargs mode) is not available yet; \
+            "parx: --xargs selects xargs mode and must come first; \
              GNU parallel's --xargs is -m in parx"
         );
         return Exit::Code(OWN_ERROR);

@@ -14,9 +14,44 @@ pub(crate) fn kill_group(pgid: u32, signal: i32) {
     if pgid <= 1 {
         return; // never signal "every process" or init's group by accident
     }
-    // SAFETY: killpg has no memory-safety preconditions; errors (ESRCH) are ignored on purpose.
+    // SAFETY: killpg and kill have no memory-safety preconditions; other
+    // errors are ignored on purpose (the job may be gone already).
     unsafe {
-        libc::killpg(pgid, signal);
+        // A job that had to stay in parx's group (xargs -o) leads none.
+        if libc::killpg(pgid, signal) != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        {
+            libc::kill(pgid, signal);
+        }
+    }
+}
+
+/// The C library's text for an errno value, without Rust's "(os error N)".
+pub(crate) fn strerror(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Where the file behind `fd` is read from next; None when it cannot seek
+/// (a pipe, a terminal).
+pub(crate) fn file_offset(fd: BorrowedFd<'_>) -> Option<u64> {
+    // SAFETY: lseek on a borrowed, open descriptor has no memory effects.
+    let at = unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_CUR) };
+    u64::try_from(at).ok()
+}
+
+/// Moves the read offset of `fd` to `offset`, as `fflush` on stdin does
+/// for a seekable file: a later reader starts where parx stopped reading.
+pub(crate) fn set_file_offset(fd: BorrowedFd<'_>, offset: u64) {
+    let Ok(offset) = libc::off_t::try_from(offset) else {
+        return;
+    };
+    // SAFETY: as above; a failure leaves the offset where it was.
+    unsafe {
+        libc::lseek(fd.as_raw_fd(), offset, libc::SEEK_SET);
     }
 }
 

@@ -907,7 +907,7 @@ impl DirectPlan {
     }
 
     /// Fills the plan into argv words.
-    pub fn render(&self, fill: &Fill<'_>) -> Vec<OsString> {
+    pub fn render(&self, fill: &Fill<'_>) -> crate::exec::Argv {
         let mut argv: Vec<Vec<u8>> = Vec::with_capacity(self.words.len() + fill.args.len());
         for word in &self.words {
             let repeat = self.context_replace
@@ -930,9 +930,7 @@ impl DirectPlan {
         if !self.has_replacement {
             argv.extend(fill.args.iter().cloned());
         }
-        argv.into_iter()
-            .map(std::os::unix::ffi::OsStringExt::from_vec)
-            .collect()
+        argv.into_iter().collect()
     }
 }
 
@@ -1018,8 +1016,8 @@ mod tests {
                 slot: 2,
                 args: &args,
             })
-            .into_iter()
-            .map(|w| w.into_string().unwrap())
+            .iter()
+            .map(|w| String::from_utf8(w.to_vec()).unwrap())
             .collect()
     }
 
