@@ -15,6 +15,7 @@ const AFTER_HELP: &str = "Examples:
   parx -k echo {1}-{2} ::: a b ::: 1 2     a-1 a-2 b-1 b-2 (-k: input order)
   parx -X rm -f {} < list                  as many names per rm as fit
   printf 'a\\0b c\\0' | parx -0 ls -l
+  find . -name '*.o' | parx --xargs rm      GNU xargs mode (parx --xargs --help)
 
 Replacement strings: {} input  {.} without extension  {/} basename  {//} dirname
   {/.} basename without extension  {#} job number  {%} slot  {N} input source N

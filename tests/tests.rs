@@ -16,3 +16,4 @@ mod output;
 mod progress;
 mod signals;
 mod xargs_diff;
+mod xargs_mode;
