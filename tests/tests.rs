@@ -15,3 +15,4 @@ mod man;
 mod output;
 mod progress;
 mod signals;
+mod xargs_conformance;
