@@ -15,5 +15,6 @@ mod man;
 mod output;
 mod progress;
 mod signals;
+mod xargs_conformance;
 mod xargs_diff;
 mod xargs_mode;

@@ -75,7 +75,23 @@ impl Env {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(parx_bin());
+        let cmd = self.command(parx_bin());
+        let args = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
+        Run {
+            cmd,
+            args,
+            stdin: None,
+        }
+    }
+
+    /// A command for `program` running in this directory, cleaned of outer
+    /// settings the way [`Env::parx`] is (for tests that run another
+    /// program in parx's place, such as GNU xargs).
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
         cmd.current_dir(self.dir.path());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("PARX_") {
@@ -87,15 +103,7 @@ impl Env {
             cmd.env_remove(k);
         }
         cmd.env("TMPDIR", self.dir.path());
-        let args = args
-            .into_iter()
-            .map(|a| a.as_ref().to_os_string())
-            .collect();
-        Run {
-            cmd,
-            args,
-            stdin: None,
-        }
+        cmd
     }
 }
 
