@@ -327,6 +327,8 @@ static CASES: &[Case] = &[
     // Default packing.
     case("packing-100000-words", &[],
          b"", Packing("parx packs up to the real ARG_MAX, not GNU's 128 KiB")).words(100_000),
+    case("s-beyond-what-exec-takes", &["-s", "2000000"],
+         b"", Packing("GNU retries after E2BIG; parx cuts at exec's limit first")).words(400_000),
     // Invoked as `xargs`: the name selects the mode and the message prefix.
     case("as-xargs-default-echo", &["-n2"], b"a 'b c' d\n", Exact).via_symlink(),
     case("as-xargs-conflict-warning", &["-L2", "-n2"], b"a b\nc\n", Exact).via_symlink(),

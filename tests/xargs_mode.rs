@@ -156,3 +156,65 @@ fn xargs_must_come_first() {
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must come first"));
 }
+
+/// Runs `command` with `sh` on a pseudo-terminal (script, from bsdutils),
+/// typing `typed` into it; returns what the terminal showed.
+fn under_terminal(env: &Env, command: &str, typed: &str) -> String {
+    use std::io::Write;
+    let mut script = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils) runs parx on a pseudo-terminal");
+    let mut stdin = script.stdin.take().unwrap();
+    stdin.write_all(typed.as_bytes()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while script.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = script.kill();
+            panic!("{command} hung on the terminal");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stdin);
+    let out = script.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn prompt_runs_only_what_the_terminal_says_yes_to() {
+    let env = Env::new();
+    env.write("list", "a\nb\nc\n");
+    let command = format!(
+        "{} --xargs -a list -p -n1 sh -c 'echo ran $0'",
+        crate::util::parx_bin().display()
+    );
+    let shown = under_terminal(&env, &command, "y\nn\nY\n");
+    assert!(shown.contains("sh -c 'echo ran $0' a?..."), "{shown}");
+    assert!(
+        shown.contains("ran a\n") && shown.contains("ran c\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains("ran b"), "{shown}");
+}
+
+#[test]
+fn open_tty_gives_commands_the_terminal_and_nothing_else_does() {
+    let env = Env::new();
+    env.write("list", "x\n");
+    let parx = crate::util::parx_bin().display().to_string();
+    let with = under_terminal(
+        &env,
+        &format!("{parx} --xargs -o -a list sh -c 'test -t 0 && echo tty'"),
+        "",
+    );
+    assert!(with.contains("tty"), "{with}");
+    let without = under_terminal(
+        &env,
+        &format!("{parx} --xargs -a list sh -c 'test -t 0 || echo no-tty'"),
+        "",
+    );
+    assert!(without.contains("no-tty"), "{without}");
+}

@@ -28,6 +28,10 @@ pub struct Limits {
     pub max_count: usize,
     /// The largest one argument may be, NUL included.
     pub max_one: usize,
+    /// What exec accepts: argv's strings, NULs and pointers (the NULL one
+    /// included). A `-s` beyond it would make exec fail with E2BIG, where
+    /// xargs retries with fewer arguments; parx cuts the command first.
+    pub exec: usize,
 }
 
 impl Limits {
@@ -40,7 +44,8 @@ impl Limits {
             max_count: (size_max / std::mem::size_of::<usize>())
                 .saturating_sub(2)
                 .max(1),
-            max_one: usize::MAX,
+            max_one: MAX_ONE_ARG,
+            exec: usize::MAX,
         }
     }
 
@@ -53,11 +58,16 @@ impl Limits {
             per_arg: ptr,
             max_count: usize::MAX,
             max_one: MAX_ONE_ARG,
+            exec: budget,
         }
     }
 
     fn cost(&self, len: usize) -> usize {
         len + 1 + self.per_arg
+    }
+
+    fn exec_cost(len: usize) -> usize {
+        len + 1 + std::mem::size_of::<usize>()
     }
 }
 
@@ -79,6 +89,9 @@ pub struct Builder {
     initial_argc: usize,
     chars: usize,
     initial_chars: usize,
+    /// Bytes of exec's limit used, and by the initial arguments alone.
+    exec_used: usize,
+    initial_exec_used: usize,
     ready: VecDeque<Argv>,
     made: u64,
 }
@@ -105,6 +118,8 @@ impl Builder {
             initial_argc: 0,
             chars: 0,
             initial_chars: 0,
+            exec_used: std::mem::size_of::<usize>(),
+            initial_exec_used: 0,
             ready: VecDeque::new(),
             made: 0,
         };
@@ -114,6 +129,7 @@ impl Builder {
             }
             builder.initial_argc = builder.argv.len();
             builder.initial_chars = builder.chars;
+            builder.initial_exec_used = builder.exec_used;
         }
         Ok(builder)
     }
@@ -128,6 +144,7 @@ impl Builder {
             ));
         }
         self.chars += cost;
+        self.exec_used += Limits::exec_cost(arg.len());
         self.argv.push(&arg);
         Ok(())
     }
@@ -181,6 +198,9 @@ impl Builder {
             }
             self.exec();
         }
+        if self.has_args() && self.exec_used + Limits::exec_cost(arg.len()) > self.limits.exec {
+            self.exec();
+        }
         if self.count_reached() {
             self.exec();
         }
@@ -190,6 +210,7 @@ impl Builder {
         };
         self.argv.push(text);
         self.chars += cost;
+        self.exec_used += Limits::exec_cost(arg.len());
         if self.count_reached() {
             self.exec();
         }
@@ -203,6 +224,7 @@ impl Builder {
         self.made += 1;
         self.argv.truncate(self.initial_argc);
         self.chars = self.initial_chars;
+        self.exec_used = self.initial_exec_used;
     }
 
     /// Before a fatal input error: run what was read, when xargs would.
@@ -357,6 +379,20 @@ mod tests {
         assert_eq!(replace_all(b"ab", b"", b"v", 100), None);
         assert_eq!(replace_all(b"{}{}", b"{}", b"vv", 4), None);
         assert_eq!(replace_all(b"{}{}", b"{}", b"vv", 5).unwrap(), b"vvvv");
+    }
+
+    #[test]
+    fn a_size_beyond_what_exec_takes_is_cut_at_exec_s_limit() {
+        let limits = Limits {
+            exec: 8 + 10 + 10 + 10,
+            ..Limits::chars(1000, 1 << 20)
+        };
+        let mut b = Builder::new(words("e"), limits, 0, 0, None, false).unwrap();
+        for w in ["a", "b", "c"] {
+            b.push(w.as_bytes()).unwrap();
+        }
+        b.exec();
+        assert_eq!(commands(&mut b), ["e a b", "e c"]);
     }
 
     #[test]

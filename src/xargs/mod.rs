@@ -111,7 +111,10 @@ pub fn run(args: &[OsString], prefix: &'static str) -> Exit {
         }
     };
     let size = match options.max_chars {
-        Some(chars) => Limits::chars(chars, limits.size_max),
+        Some(chars) => Limits {
+            exec: limits.budget,
+            ..Limits::chars(chars, limits.size_max)
+        },
         None => Limits::system(limits.budget),
     };
     if options.show_limits {
