@@ -19,6 +19,8 @@ pub struct Job {
     pub seq: u64,
     /// Values: one per input source, times the inputs in this job.
     pub args: Vec<Vec<u8>>,
+    /// `--pipe`: the block the job reads on its stdin.
+    pub input: Option<crate::pipe::Block>,
 }
 
 /// Linux's cap on one argument (MAX_ARG_STRLEN = 32 pages), NUL included.
@@ -125,7 +127,11 @@ impl Batcher {
     fn job(&mut self, args: Vec<Vec<u8>>) -> Job {
         let seq = self.next_seq;
         self.next_seq += 1;
-        Job { seq, args }
+        Job {
+            seq,
+            args,
+            input: None,
+        }
     }
 
     /// The next job, or `None` when the input is used up.
@@ -262,14 +268,16 @@ mod tests {
             b.next_job().unwrap().unwrap(),
             Job {
                 seq: 1,
-                args: vec![b"a".to_vec(), b"b".to_vec()]
+                args: vec![b"a".to_vec(), b"b".to_vec()],
+                input: None,
             }
         );
         assert_eq!(
             b.next_job().unwrap().unwrap(),
             Job {
                 seq: 2,
-                args: vec![b"c".to_vec()]
+                args: vec![b"c".to_vec()],
+                input: None,
             }
         );
         assert!(b.next_job().unwrap().is_none());

@@ -108,6 +108,39 @@ pub struct Cli {
     #[arg(short = 'I', value_name = "STR")]
     pub replace: Option<String>,
 
+    /// Split stdin into blocks and give each block to a job on its stdin.
+    ///
+    /// Blocks are cut only where a record ends (--recend, --recstart); -N N
+    /// gives N records per job instead; --header N repeats the first N lines
+    /// on every block. GNU parallel's blocks, byte for byte.
+    #[arg(
+        long = "pipe",
+        visible_alias = "spreadstdin",
+        help_heading = "Pipe mode"
+    )]
+    pub pipe: bool,
+
+    /// With --pipe: bytes per block (default 1M; K M G = powers of 1024, k m g of 1000).
+    #[arg(
+        long = "block",
+        visible_alias = "block-size",
+        value_name = "SIZE",
+        help_heading = "Pipe mode"
+    )]
+    pub block: Option<String>,
+
+    /// With --pipe: the string that ends a record (default \n; \n \t \r \0 escapes).
+    #[arg(long = "recend", value_name = "STR", help_heading = "Pipe mode")]
+    pub recend: Option<String>,
+
+    /// With --pipe: the string that starts a record (default none).
+    #[arg(long = "recstart", value_name = "STR", help_heading = "Pipe mode")]
+    pub recstart: Option<String>,
+
+    /// With --pipe: the first N lines (or ':' for one) are a header put before every block.
+    #[arg(long = "header", value_name = "N", help_heading = "Pipe mode")]
+    pub header: Option<String>,
+
     /// Print each job's output in input order (other jobs keep running meanwhile).
     #[arg(short = 'k', long = "keep-order")]
     pub keep_order: bool,

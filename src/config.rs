@@ -9,11 +9,13 @@ use std::time::Duration;
 use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
+use crate::pipe::{unescape, PipeSpec};
 use crate::signal::{default_termseq, TermStep};
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
 use crate::units::{
-    parse_duration, parse_halt, parse_load, parse_size, parse_termseq, parse_timeout, Halt, Timeout,
+    parse_block_size, parse_duration, parse_halt, parse_load, parse_size, parse_termseq,
+    parse_timeout, Halt, Timeout,
 };
 
 /// A usage error: the message names the flag or value at fault.
@@ -84,6 +86,8 @@ pub struct Config {
     pub link: bool,
     /// The command template.
     pub template: Template,
+    /// `--pipe`: how stdin is cut into blocks.
+    pub pipe: Option<PipeSpec>,
     /// Output line prefix.
     pub tag: Option<Tag>,
     /// Inputs per job.
@@ -205,6 +209,74 @@ pub fn parse_delimiter(text: &[u8]) -> Result<u8, UsageError> {
     }
 }
 
+/// `--pipe` and its options: one input (stdin or `-a FILE`), cut as
+/// `--block`, `--recend`, `--recstart`, `-N` and `--header` say.
+fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, UsageError> {
+    let given = [
+        ("--block", cli.block.is_some()),
+        ("--recend", cli.recend.is_some()),
+        ("--recstart", cli.recstart.is_some()),
+        ("--header", cli.header.is_some()),
+    ];
+    if !cli.pipe {
+        return match given.iter().find(|(_, set)| *set) {
+            Some((name, _)) => Err(UsageError(format!("{name} needs --pipe"))),
+            None => Ok(None),
+        };
+    }
+    let one_input = match sources {
+        [one] => matches!(one.kind, SourceKind::Stdin | SourceKind::File(_)),
+        _ => false,
+    };
+    if !one_input {
+        return Err(UsageError(
+            "--pipe reads one input, stdin or -a FILE; ::: and :::: cannot be used with it".into(),
+        ));
+    }
+    if cli.context_replace || cli.m || cli.max_args.is_some() {
+        return Err(UsageError(
+            "--pipe cuts by size or by -N records; -X, -m and -n do not apply".into(),
+        ));
+    }
+    let block = match &cli.block {
+        Some(text) => parse_block_size(text).map_err(|e| UsageError(format!("--block: {e}")))?,
+        None => 1 << 20,
+    };
+    let (recend, recstart) = match (&cli.recend, &cli.recstart) {
+        (None, None) => (b"\n".to_vec(), Vec::new()),
+        (end, start) => (
+            end.as_deref()
+                .map(|e| unescape(e.as_bytes()))
+                .unwrap_or_default(),
+            start
+                .as_deref()
+                .map(|s| unescape(s.as_bytes()))
+                .unwrap_or_default(),
+        ),
+    };
+    if recend.is_empty() && recstart.is_empty() {
+        return Err(UsageError(
+            "--recend and --recstart cannot both be empty".into(),
+        ));
+    }
+    let header_lines = match cli.header.as_deref() {
+        None => 0,
+        Some(":") => 1,
+        Some(n) => n.parse::<usize>().map_err(|_| {
+            UsageError(format!(
+                "--header '{n}': parx takes a number of lines (or ':' for one), not a regular expression"
+            ))
+        })?,
+    };
+    Ok(Some(PipeSpec {
+        block: usize::try_from(block).unwrap_or(usize::MAX),
+        recend,
+        recstart,
+        records: cli.max_replace_args.filter(|&n| n > 0),
+        header_lines,
+    }))
+}
+
 /// Number of CPUs parx may use.
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -275,6 +347,7 @@ impl Config {
         let stdin_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
         let reads_stdin = stdin_is_terminal || sources.iter().any(|s| s.kind.is_stdin());
 
+        let pipe = pipe_spec(&cli, &sources)?;
         let max_args = cli.max_replace_args.or(cli.max_args);
         let packing = if cli.context_replace || cli.m {
             Packing::Fill {
@@ -417,6 +490,7 @@ impl Config {
             sources,
             link: cli.link,
             template,
+            pipe,
             tag,
             packing,
             exec: ExecSettings {

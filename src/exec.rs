@@ -178,13 +178,18 @@ pub struct Outcome {
     pub runtime: Duration,
     /// Bytes it wrote to stdout (0 with `-u`, where parx does not see them).
     pub stdout_bytes: u64,
+    /// `--pipe`: bytes of its block it never took (it ended or closed its
+    /// stdin first).
+    pub input_unread: u64,
 }
 
 impl Outcome {
-    /// Failed: a non-zero exit, a signal, no start, a timeout, or lost output.
+    /// Failed: a non-zero exit, a signal, no start, a timeout, lost output,
+    /// or a `--pipe` block not taken whole.
     pub fn is_failure(&self) -> bool {
         !self.status.is_success()
             || self.timed_out
+            || self.input_unread > 0
             || self.captured.as_ref().is_some_and(|c| c.lost.is_some())
     }
 }
@@ -290,6 +295,9 @@ pub struct JobSpec<'a> {
     pub tag: Option<Vec<u8>>,
     /// `--timeout` for this job.
     pub timeout: Option<Duration>,
+    /// `--pipe`: bytes to write to the job's stdin (a header, then the
+    /// block), instead of the stdin [`ExecSettings`] chooses.
+    pub input: Option<[&'a [u8]; 2]>,
 }
 
 /// Runs one job to completion.
@@ -301,6 +309,9 @@ pub fn run_job(
     scratch: &mut Scratch,
 ) -> Outcome {
     let mut cmd = build_command(job.line, settings);
+    if job.input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
     match &settings.dialect {
         Dialect::Parallel => {
             let seq = job.seq.to_string();
@@ -343,6 +354,7 @@ pub fn run_job(
                 started,
                 runtime: clock.elapsed(),
                 stdout_bytes: 0,
+                input_unread: 0,
             };
         }
     };
@@ -360,8 +372,13 @@ pub fn run_job(
         next_step: 0,
         timed_out: false,
     };
-    let stdout_bytes = drain(
-        &mut child,
+    let pipes = Pipes {
+        out: child.stdout.take(),
+        err: child.stderr.take(),
+        feed: job.input.and_then(|parts| Feed::start(&mut child, parts)),
+    };
+    let (stdout_bytes, input_unread) = drain(
+        pipes,
         &mut captured,
         &mut watch,
         settings,
@@ -370,6 +387,13 @@ pub fn run_job(
         scratch,
     );
 
+    if input_unread > 0 {
+        let total = job.input.map_or(0, |[h, b]| h.len() + b.len());
+        terminal.message(&format!(
+            "parx: job {} ended without reading all of its block ({input_unread} of {total} bytes left)\n",
+            job.seq
+        ));
+    }
     // Wait without reaping, forget the group, then reap: a signal sent by
     // the termination sequence can never reach a recycled process group.
     let waited = sys::wait_exit_keep_zombie(pid);
@@ -392,6 +416,54 @@ pub fn run_job(
         started,
         runtime: clock.elapsed(),
         stdout_bytes,
+        input_unread,
+    }
+}
+
+/// Writes a `--pipe` block to a job's stdin from the event loop, as the
+/// pipe takes it, so a job that writes much output while it reads never
+/// deadlocks against parx.
+struct Feed<'a> {
+    pipe: std::process::ChildStdin,
+    parts: [&'a [u8]; 2],
+}
+
+impl<'a> Feed<'a> {
+    /// Bigger pipes mean fewer wake-ups per block (Linux lets any process
+    /// ask for up to 1 MiB).
+    const PIPE_BYTES: usize = 1 << 20;
+
+    fn start(child: &mut Child, parts: [&'a [u8]; 2]) -> Option<Self> {
+        let pipe = child.stdin.take()?;
+        sys::set_nonblocking(pipe.as_fd()).ok()?;
+        let total = parts[0].len() + parts[1].len();
+        if total > 64 * 1024 {
+            sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES));
+        }
+        Some(Self { pipe, parts })
+    }
+
+    /// Bytes not written yet.
+    fn left(&self) -> u64 {
+        (self.parts[0].len() + self.parts[1].len()) as u64
+    }
+
+    /// Writes what the pipe takes; true when done: all written, or the
+    /// job closed its stdin (EPIPE: its exit status tells how it went).
+    fn write_some(&mut self) -> bool {
+        use std::io::Write;
+        loop {
+            let part = if self.parts[0].is_empty() { 1 } else { 0 };
+            if self.parts[part].is_empty() {
+                return true;
+            }
+            match self.pipe.write(self.parts[part]) {
+                Ok(n) => self.parts[part] = &self.parts[part][n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
+        }
     }
 }
 
@@ -463,17 +535,28 @@ impl Watch {
 /// What such a child writes later is not collected (its writes fail with
 /// EPIPE), so a job that leaves a process behind should redirect its output.
 /// Returns the number of bytes the job wrote to stdout.
+/// A running job's pipes: its stdout and stderr (none with `-u`), and its
+/// stdin when parx feeds it a `--pipe` block.
+struct Pipes<'a> {
+    out: Option<std::process::ChildStdout>,
+    err: Option<std::process::ChildStderr>,
+    feed: Option<Feed<'a>>,
+}
+
 fn drain(
-    child: &mut Child,
+    pipes: Pipes<'_>,
     captured: &mut Captured,
     watch: &mut Watch,
     settings: &ExecSettings,
     control: &Arc<Control>,
     terminal: &Terminal,
     scratch: &mut Scratch,
-) -> u64 {
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
+) -> (u64, u64) {
+    let Pipes {
+        mut out,
+        mut err,
+        mut feed,
+    } = pipes;
     let mut splitters = [LineSplitter::default(), LineSplitter::default()];
     // After the first failure the rest of the output is read and dropped,
     // so the job never blocks on a full pipe.
@@ -484,7 +567,8 @@ fn drain(
     // After the exit, a bounded number of reads takes what is already in the
     // pipes; a child that keeps writing cannot hold the job open.
     let mut reads_after_exit = 0;
-    while out.is_some() || err.is_some() || watch.pending() {
+    let mut unread = 0u64;
+    while out.is_some() || err.is_some() || watch.pending() || feed.is_some() {
         let pidfd = if watch.exited {
             None
         } else {
@@ -494,10 +578,19 @@ fn drain(
             out.as_ref().map(AsFd::as_fd),
             err.as_ref().map(AsFd::as_fd),
             pidfd,
+            feed.as_ref().map(|f| f.pipe.as_fd()),
         ];
         let Ok(ready) = sys::poll_ready(fds, watch.wait_for()) else {
             break;
         };
+        if ready[3] {
+            if let Some(f) = feed.as_mut() {
+                if f.write_some() {
+                    unread = f.left();
+                    feed = None; // all written (closing stdin ends it), or refused
+                }
+            }
+        }
         if watch.exited {
             reads_after_exit += 1;
             if !(ready[0] || ready[1]) || reads_after_exit > 1024 {
@@ -562,6 +655,11 @@ fn drain(
             }
         }
         watch.tick(ready[2], &settings.termseq);
+        if watch.exited {
+            if let Some(f) = feed.take() {
+                unread = f.left(); // a job that ended reads no more
+            }
+        }
     }
     if settings.mode == OutputMode::LineBuffer && !failed {
         for (stream, splitter) in splitters.iter_mut().enumerate() {
@@ -571,7 +669,7 @@ fn drain(
             }
         }
     }
-    stdout_bytes
+    (stdout_bytes, unread)
 }
 
 fn report(error: LineError, captured: &mut Captured, control: &Arc<Control>, terminal: &Terminal) {

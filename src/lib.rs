@@ -30,6 +30,7 @@ pub mod input;
 pub mod joblog;
 pub mod make;
 pub mod output;
+pub mod pipe;
 pub mod pool;
 pub mod progress;
 pub mod results;
@@ -132,21 +133,13 @@ where
             return Exit::Code(OWN_ERROR);
         }
     };
-    let inputs = match input::Inputs::open(&config.sources, config.link, config.delimiter) {
-        Ok(i) => i,
+    let batcher = match open_jobs(&config) {
+        Ok(jobs) => jobs,
         Err(err) => {
             eprintln!("parx: {err}");
             return Exit::Code(OWN_ERROR);
         }
     };
-    let shell_words = config.exec.shell.len() + 1;
-    let batcher = Batcher::new(
-        inputs,
-        config.packing,
-        config.template.clone(),
-        shell_words,
-        config.slots,
-    );
     if config.dry_run {
         return dry_run(&config, batcher);
     }
@@ -189,14 +182,9 @@ where
 /// clap's "unexpected argument" (which may suggest an unrelated option).
 const NOT_YET: &[&str] = &[
     "--shuf",
-    "--pipe",
     "--pipepart",
     "--pipe-part",
-    "--block",
-    "--recstart",
-    "--recend",
     "--regexp",
-    "--header",
     "--round-robin",
     "--cat",
     "--fifo",
@@ -268,8 +256,66 @@ fn tag_for(config: &Config, fill: &Fill<'_>) -> Option<Vec<u8>> {
     Some(tag)
 }
 
+/// Where jobs come from: inputs grouped into command lines, or (`--pipe`)
+/// blocks of one input stream.
+enum Jobs {
+    Batches(Batcher),
+    Blocks(pipe::Chunker),
+}
+
+impl Jobs {
+    fn next_job(&mut self) -> Result<Option<Job>, input::InputError> {
+        match self {
+            Jobs::Batches(b) => b.next_job(),
+            Jobs::Blocks(c) => c.next_job(),
+        }
+    }
+
+    /// Warnings to print so far (a `--pipe` block that had to grow).
+    fn warnings(&mut self) -> Vec<String> {
+        match self {
+            Jobs::Batches(_) => Vec::new(),
+            Jobs::Blocks(c) => std::mem::take(&mut c.warnings),
+        }
+    }
+}
+
+fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
+    if let Some(spec) = &config.pipe {
+        let (input, name): (Box<dyn std::io::Read + Send>, String) = match &config.sources[0].kind {
+            input::SourceKind::File(path) if !config.sources[0].kind.is_stdin() => {
+                let file = std::fs::File::open(path).map_err(|source| input::InputError {
+                    what: path.display().to_string(),
+                    source,
+                })?;
+                (Box::new(file), path.display().to_string())
+            }
+            // Unbuffered: blocks are read straight into their own buffers.
+            _ => {
+                let fd = std::os::fd::AsFd::as_fd(&std::io::stdin())
+                    .try_clone_to_owned()
+                    .map_err(|source| input::InputError {
+                        what: "standard input".into(),
+                        source,
+                    })?;
+                (Box::new(std::fs::File::from(fd)), "standard input".into())
+            }
+        };
+        return Ok(Jobs::Blocks(pipe::Chunker::new(input, name, spec.clone())));
+    }
+    let inputs = input::Inputs::open(&config.sources, config.link, config.delimiter)?;
+    let shell_words = config.exec.shell.len() + 1;
+    Ok(Jobs::Batches(Batcher::new(
+        inputs,
+        config.packing,
+        config.template.clone(),
+        shell_words,
+        config.slots,
+    )))
+}
+
 /// `--dry-run`: print each command line, in input order, run nothing.
-fn dry_run(config: &Config, mut batcher: Batcher) -> Exit {
+fn dry_run(config: &Config, mut batcher: Jobs) -> Exit {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     loop {
         let job = match batcher.next_job() {
@@ -310,7 +356,7 @@ fn output_failure(err: &std::io::Error) -> Exit {
 }
 
 /// Runs every job on the pool and writes their output.
-fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jobserver>) -> Exit {
+fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobserver>) -> Exit {
     sys::raise_nofile_limit();
     let skip = match (&config.resume, &config.joblog) {
         (Some(resume), Some(log)) => match joblog::jobs_to_skip(&log.path, *resume) {
@@ -344,8 +390,9 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
     };
     // Enough queued jobs that a finished slot never waits for the input
     // thread; packed (-X/-m) jobs hold up to ARG_MAX of values each, so
-    // fewer of those.
+    // fewer of those; --pipe blocks likewise.
     let capacity = match config.packing {
+        _ if config.pipe.is_some() => 1, // each --pipe job holds a whole block
         config::Packing::Fill { .. } => 1,
         _ => 2 * config.slots + 16,
     };
@@ -368,7 +415,11 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
             .name("parx-input".into())
             .spawn(move || {
                 loop {
-                    match batcher.next_job() {
+                    let next = batcher.next_job();
+                    for warning in batcher.warnings() {
+                        terminal.message(&format!("parx: warning: {warning}\n"));
+                    }
+                    match next {
                         Ok(Some(job)) if skip.contains(&job.seq) => {}
                         Ok(Some(job)) => {
                             if !queue.push(job, &control) {
@@ -465,6 +516,7 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
                 slot,
                 tag: tag_for(&config, &fill),
                 timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
+                input: job.input.as_ref().map(|b| [&b.header[..], &b.body[..]]),
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(
@@ -551,10 +603,11 @@ fn execute(config: Arc<Config>, mut batcher: Batcher, jobserver: Option<make::Jo
 /// The number of jobs, when every input source is a list of `:::`
 /// arguments (counting them reads nothing) and inputs are not packed.
 fn count_jobs(config: &Config) -> Option<u64> {
-    if !config
-        .sources
-        .iter()
-        .all(|s| matches!(s.kind, input::SourceKind::Args(_)))
+    if config.pipe.is_some()
+        || !config
+            .sources
+            .iter()
+            .all(|s| matches!(s.kind, input::SourceKind::Args(_)))
     {
         return None;
     }

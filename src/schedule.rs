@@ -339,7 +339,8 @@ mod tests {
                     assert!(queue.push(
                         Job {
                             seq,
-                            args: Vec::new()
+                            args: Vec::new(),
+                            input: None,
                         },
                         &control
                     ));
@@ -365,7 +366,8 @@ mod tests {
         assert!(!queue.push(
             Job {
                 seq: 1,
-                args: Vec::new()
+                args: Vec::new(),
+                input: None,
             },
             &control
         ));

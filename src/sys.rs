@@ -75,25 +75,26 @@ pub(crate) fn wait_exit_keep_zombie(pid: u32) -> io::Result<()> {
     }
 }
 
-/// Waits until one of the (up to three) fds given is readable or closed, or
-/// until `timeout` passes, and says which are ready. Fixed-size, so the
-/// per-job event loop allocates nothing.
+/// Waits until one of `fds` is ready or `timeout` passes: readable (or
+/// closed) for the first three, writable (or closed) for the fourth.
+/// Returns which are ready. Fixed-size, so the per-job event loop
+/// allocates nothing.
 pub(crate) fn poll_ready(
-    fds: [Option<BorrowedFd<'_>>; 3],
+    fds: [Option<BorrowedFd<'_>>; 4],
     timeout: Option<Duration>,
-) -> io::Result<[bool; 3]> {
+) -> io::Result<[bool; 4]> {
     let mut pollfds = [libc::pollfd {
         fd: -1,
         events: 0,
         revents: 0,
-    }; 3];
-    let mut slot_of = [0usize; 3];
+    }; 4];
+    let mut slot_of = [0usize; 4];
     let mut n = 0;
     for (i, fd) in fds.iter().enumerate() {
         if let Some(fd) = fd {
             pollfds[n] = libc::pollfd {
                 fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
+                events: if i == 3 { libc::POLLOUT } else { libc::POLLIN },
                 revents: 0,
             };
             slot_of[n] = i;
@@ -116,11 +117,35 @@ pub(crate) fn poll_ready(
             return Err(err);
         }
     }
-    let mut ready = [false; 3];
+    let mut ready = [false; 4];
     for (p, &i) in pollfds[..n].iter().zip(&slot_of) {
         ready[i] = p.revents != 0;
     }
     Ok(ready)
+}
+
+/// Makes writes to `fd` return at once (WouldBlock) instead of waiting.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: fcntl on a borrowed, open descriptor has no memory effects.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Asks for a pipe buffer of `bytes` (Linux); fewer wake-ups per block
+/// fed to a job. Failure (an unprivileged limit) keeps the default.
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) {
+    let Ok(bytes) = libc::c_int::try_from(bytes) else {
+        return;
+    };
+    // SAFETY: as above.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes);
+    }
 }
 
 /// A pidfd for child `pid` (Linux 5.3 and later): readable once it exits.

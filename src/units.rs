@@ -130,6 +130,31 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// Parses `--block` as GNU parallel reads it: `K M G T` (and `Ki`, `ki`
+/// ...) are powers of 1024, lower-case `k m g t` powers of 1000.
+pub fn parse_block_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("invalid size '{text}': expected bytes, or 1M (1024²), 10k (10³), 2Gi");
+    let (value, unit) = split_number(text).ok_or_else(bad)?;
+    let binary = |p: i32| 1024f64.powi(p);
+    let scale = match unit {
+        "" => 1.0,
+        "K" | "Ki" | "ki" | "KI" | "kI" => binary(1),
+        "M" | "Mi" | "mi" | "MI" | "mI" => binary(2),
+        "G" | "Gi" | "gi" | "GI" | "gI" => binary(3),
+        "T" | "Ti" | "ti" | "TI" | "tI" => binary(4),
+        "k" => 1e3,
+        "m" => 1e6,
+        "g" => 1e9,
+        "t" => 1e12,
+        _ => return Err(bad()),
+    };
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
 /// Parses `--load`: a number of runnable processes, or `N%` of the CPUs.
 pub fn parse_load(text: &str, cpus: usize) -> Result<f64, String> {
     let bad = || {
@@ -252,6 +277,11 @@ mod tests {
     fn sizes_and_loads() {
         assert_eq!(parse_size("512"), Ok(512));
         assert_eq!(parse_size("1K"), Ok(1024));
+        assert_eq!(parse_block_size("10k"), Ok(10_000));
+        assert_eq!(parse_block_size("10K"), Ok(10_240));
+        assert_eq!(parse_block_size("1Mi"), Ok(1 << 20));
+        assert_eq!(parse_block_size("1.5m"), Ok(1_500_000));
+        assert!(parse_block_size("0").is_err() && parse_block_size("1x").is_err());
         assert_eq!(parse_size("1.5G"), Ok(3 * 512 * 1024 * 1024));
         assert_eq!(parse_size("2t"), Ok(2 << 40));
         assert!(parse_size("5Q").is_err());

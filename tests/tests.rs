@@ -13,6 +13,7 @@ mod jobs;
 mod make;
 mod man;
 mod output;
+mod pipe;
 mod progress;
 mod signals;
 mod xargs_conformance;

@@ -424,6 +424,7 @@ fn execute(
                 slot,
                 tag: None,
                 timeout: None,
+                input: None,
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(&spec, &settings, &control, &terminal, &mut s.borrow_mut())
@@ -439,6 +440,7 @@ fn execute(
                 started: SystemTime::now(),
                 runtime: Duration::ZERO,
                 stdout_bytes: 0,
+                input_unread: 0,
             }
         };
         let _ = done_tx.send(Finished {

@@ -1,0 +1,370 @@
+//! `--pipe`: one input stream cut into blocks, each block the stdin of one
+//! job.
+//!
+//! The cutting is GNU parallel's, so the same input gives the same blocks
+//! (and `-k` output) as `parallel --pipe`: the buffer is topped up to a
+//! multiple of `--block` bytes, then cut after the last place where a
+//! record ends (`--recend`, default a newline) and the next one starts
+//! (`--recstart`); the rest waits for the next block. A record longer than
+//! the block grows the block (by 1.3, with a warning) rather than being
+//! split. With `-N`, blocks hold exactly N records instead. `--header`
+//! lines are read once and put before every block.
+//!
+//! Memory: the buffer holds one block; each queued or running job holds
+//! its own, so parx needs about (slots + 2) × the block size.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use crate::batch::Job;
+use crate::input::InputError;
+
+/// How `--pipe` cuts its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipeSpec {
+    /// `--block`: bytes per block (a record never is split).
+    pub block: usize,
+    /// `--recend`, after escapes.
+    pub recend: Vec<u8>,
+    /// `--recstart`, after escapes.
+    pub recstart: Vec<u8>,
+    /// `-N`: records per job instead of a size.
+    pub records: Option<usize>,
+    /// `--header`: lines at the top of the input to repeat on every block.
+    pub header_lines: usize,
+}
+
+/// A job's stdin under `--pipe`: the header, then the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// `--header` lines, shared by every block.
+    pub header: Arc<Vec<u8>>,
+    /// The records.
+    pub body: Vec<u8>,
+}
+
+/// GNU parallel's cap on a grown block (2 GiB less one byte).
+const MAX_BLOCK: usize = (1 << 31) - 1;
+
+/// Cuts an input stream into jobs.
+pub struct Chunker {
+    input: Box<dyn Read + Send>,
+    name: String,
+    spec: PipeSpec,
+    block: usize,
+    buf: Vec<u8>,
+    header: Option<Arc<Vec<u8>>>,
+    eof: bool,
+    done: bool,
+    ready: std::collections::VecDeque<Vec<u8>>,
+    next_seq: u64,
+    /// Warnings for the caller to print (a grown block).
+    pub warnings: Vec<String>,
+}
+
+impl Chunker {
+    /// A chunker of `input`, called `name` in messages.
+    pub fn new(input: Box<dyn Read + Send>, name: String, spec: PipeSpec) -> Self {
+        Self {
+            input,
+            name,
+            block: spec.block.max(1),
+            spec,
+            buf: Vec::new(),
+            header: None,
+            eof: false,
+            done: false,
+            ready: std::collections::VecDeque::new(),
+            next_seq: 1,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The next job, with its block; None at the end of input.
+    pub fn next_job(&mut self) -> Result<Option<Job>, InputError> {
+        if self.header.is_none() {
+            self.header = Some(Arc::new(self.read_header()?));
+        }
+        loop {
+            if let Some(body) = self.ready.pop_front() {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let header = Arc::clone(self.header.as_ref().expect("read above"));
+                return Ok(Some(Job {
+                    seq,
+                    args: Vec::new(),
+                    input: Some(Block { header, body }),
+                }));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            self.read_block()?;
+            let written = match self.spec.records {
+                Some(n) => self.cut_records(n),
+                None => self.cut_last(),
+            };
+            if self.eof {
+                // What is left is the last block, whatever its size.
+                let rest = std::mem::take(&mut self.buf);
+                if !rest.is_empty() {
+                    self.ready.push_back(rest);
+                }
+                self.done = true;
+            } else if !written && self.block < MAX_BLOCK {
+                let grown = ((self.block as f64 * 1.3 + 1.0).ceil() as usize).min(MAX_BLOCK);
+                self.warnings.push(format!(
+                    "a record was longer than {} bytes; increasing --block to {grown}",
+                    self.block
+                ));
+                self.block = grown;
+            }
+        }
+    }
+
+    /// Tops the buffer up to a multiple of the block size (or to the end of
+    /// the input), as GNU parallel does.
+    fn read_block(&mut self) -> Result<(), InputError> {
+        let want = self.block - self.buf.len() % self.block;
+        self.buf.reserve(want);
+        // read_to_end on a Take reads straight into the spare capacity,
+        // without zeroing it first, and retries on EINTR.
+        let got = (&mut self.input)
+            .take(want as u64)
+            .read_to_end(&mut self.buf)
+            .map_err(|e| self.error(e))?;
+        if got < want {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    fn error(&self, source: std::io::Error) -> InputError {
+        InputError {
+            what: self.name.clone(),
+            source,
+        }
+    }
+
+    /// The separator between two records: `recend` then `recstart`.
+    fn separator(&self) -> Vec<u8> {
+        [&self.spec.recend[..], &self.spec.recstart[..]].concat()
+    }
+
+    /// Cuts the buffer after the last record boundary; false when there is
+    /// none (the record is longer than the buffer). Not at the end of input:
+    /// then the whole rest is one block.
+    fn cut_last(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        let sep = self.separator();
+        let Some(at) = rfind(&self.buf, &sep) else {
+            return false;
+        };
+        let end = at + self.spec.recend.len();
+        if end == 0 {
+            return false;
+        }
+        let mut rest = Vec::with_capacity(self.block.max(self.buf.len() - end));
+        rest.extend_from_slice(&self.buf[end..]);
+        self.buf.truncate(end);
+        self.ready.push_back(std::mem::replace(&mut self.buf, rest));
+        true
+    }
+
+    /// `-N`: blocks of exactly `n` records while the buffer holds them.
+    fn cut_records(&mut self, n: usize) -> bool {
+        let sep = self.separator();
+        let mut start = 0;
+        let mut written = false;
+        // GNU parallel looks for each separator from one byte on, so a
+        // separator at the very start of a block is not a record end.
+        while let Some(at) = nth_from(&self.buf[start..], &sep, n) {
+            let end = start + at + self.spec.recend.len();
+            if end == start {
+                break;
+            }
+            self.ready.push_back(self.buf[start..end].to_vec());
+            written = true;
+            start = end;
+        }
+        self.buf.drain(..start);
+        written
+    }
+
+    /// `--header N`: the first N lines, read before any block.
+    fn read_header(&mut self) -> Result<Vec<u8>, InputError> {
+        let lines = self.spec.header_lines;
+        if lines == 0 {
+            return Ok(Vec::new());
+        }
+        loop {
+            let ends = self.buf.iter().enumerate().filter(|(_, b)| **b == b'\n');
+            if let Some((at, _)) = ends.map(|(i, _)| (i + 1, ())).nth(lines - 1) {
+                let header = self.buf[..at].to_vec();
+                self.buf.drain(..at);
+                return Ok(header);
+            }
+            let mut chunk = vec![0; self.block.min(1 << 20)];
+            let n = loop {
+                match self.input.read(&mut chunk) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(self.error(e)),
+                }
+            };
+            if n == 0 {
+                // Fewer lines than the header: GNU parallel finds no header.
+                return Ok(Vec::new());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Where the last `needle` in `hay` starts.
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    match needle {
+        [] => None,
+        [b] => hay.iter().rposition(|c| c == b),
+        _ => hay.windows(needle.len()).rposition(|w| w == needle),
+    }
+}
+
+/// Where the `n`th `needle` in `hay` starts, counting matches that start
+/// at index 1 or later (GNU parallel's nindex).
+fn nth_from(hay: &[u8], needle: &[u8], n: usize) -> Option<usize> {
+    if needle.is_empty() || n == 0 {
+        return None;
+    }
+    let mut from = 0;
+    let mut found = None;
+    for _ in 0..n {
+        let start = from + 1;
+        if start > hay.len() {
+            return None;
+        }
+        let at = if needle.len() == 1 {
+            hay[start..].iter().position(|c| *c == needle[0])
+        } else {
+            hay[start..].windows(needle.len()).position(|w| w == needle)
+        }? + start;
+        found = Some(at);
+        from = at;
+    }
+    found
+}
+
+/// `--recend`/`--recstart`: the escapes GNU parallel reads in them
+/// (`\n \r \t \0 \' \" \\`); anything else stays as written.
+pub fn unescape(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'\\' && i + 1 < text.len() {
+            let c = match text[i + 1] {
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                b'0' => Some(0),
+                b'\'' => Some(b'\''),
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                _ => None,
+            };
+            if let Some(c) = c {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(block: usize) -> PipeSpec {
+        PipeSpec {
+            block,
+            recend: b"\n".to_vec(),
+            recstart: Vec::new(),
+            records: None,
+            header_lines: 0,
+        }
+    }
+
+    fn blocks(input: &str, spec: PipeSpec) -> Vec<String> {
+        let mut c = Chunker::new(
+            Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
+            "-".into(),
+            spec,
+        );
+        let mut out = Vec::new();
+        while let Some(job) = c.next_job().unwrap() {
+            let b = job.input.unwrap();
+            out.push(format!(
+                "{}{}",
+                String::from_utf8_lossy(&b.header),
+                String::from_utf8_lossy(&b.body)
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn cuts_after_the_last_record_in_each_block() {
+        // Blocks of 10 bytes: "1\n22\n333\n4" is cut after "333\n"; "4"
+        // is topped up to "4444\n5555" and cut after "4444\n"; at the end
+        // of input the rest is the last block.
+        let got = blocks("1\n22\n333\n4444\n55555\n", spec(10));
+        assert_eq!(got, ["1\n22\n333\n", "4444\n", "55555\n"]);
+    }
+
+    #[test]
+    fn a_record_longer_than_the_block_grows_it() {
+        let mut c = Chunker::new(
+            Box::new(std::io::Cursor::new(b"abcdefghij\nk\n".to_vec())),
+            "-".into(),
+            spec(4),
+        );
+        let first = c.next_job().unwrap().unwrap().input.unwrap().body;
+        assert!(first.starts_with(b"abcdefghij\n"), "{first:?}");
+        assert!(!c.warnings.is_empty());
+    }
+
+    #[test]
+    fn records_per_job_and_headers() {
+        let mut s = spec(1 << 20);
+        s.records = Some(2);
+        s.header_lines = 1;
+        let got = blocks("h\na\nb\nc\nd\ne\n", s);
+        assert_eq!(got, ["h\na\nb\n", "h\nc\nd\n", "h\ne\n"]);
+    }
+
+    #[test]
+    fn recstart_splits_before_a_record_start() {
+        let mut s = spec(8);
+        s.recend = Vec::new();
+        s.recstart = b">".to_vec();
+        let got = blocks(">a\nb\n>c\nd\n>e\n", s);
+        assert_eq!(got, [">a\nb\n", ">c\nd\n", ">e\n"]);
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape(b"\\n\\t\\0x\\q"), b"\n\t\0x\\q");
+    }
+
+    #[test]
+    fn nth_skips_a_match_at_the_start() {
+        assert_eq!(nth_from(b"\na\nb\n", b"\n", 1), Some(2));
+        assert_eq!(nth_from(b"a\nb\n", b"\n", 2), Some(3));
+        assert_eq!(nth_from(b"a\nb\n", b"\n", 3), None);
+    }
+}

@@ -1,0 +1,129 @@
+//! `--pipe`: what golden outputs cannot show (GNU parallel's blocks are
+//! compared in golden.rs): every byte of a large stream arrives, in order,
+//! in bounded memory; a job that leaves its block unread fails it.
+
+use crate::util::{measure, parx_bin, Env};
+
+/// A shell pipeline's stdout, failing the test if it fails.
+fn sh(env: &Env, script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(env.dir.path())
+        .env_remove("MAKEFLAGS")
+        .env_remove("CARGO_MAKEFLAGS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{script}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_gibibyte_arrives_whole_and_in_order() {
+    let env = Env::new();
+    let source = "yes 'abcdefghij 0123456789 the quick brown fox' | head -c 1073741824";
+    let parx = parx_bin().display();
+    let through = sh(
+        &env,
+        &format!("{source} | {parx} -k --pipe --block 4M cat | cksum"),
+    );
+    let direct = sh(&env, &format!("{source} | cksum"));
+    assert_eq!(through, direct);
+    assert!(direct.ends_with(" 1073741824\n"), "{direct}");
+    // Unordered, the blocks' byte counts still add up.
+    let counts = sh(&env, &format!("{source} | {parx} --pipe --block 3M wc -c"));
+    let total: u64 = counts
+        .lines()
+        .map(|l| l.trim().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 1 << 30);
+    assert_eq!(
+        counts.lines().count(),
+        342,
+        "1 GiB in blocks of about 3 MiB"
+    );
+}
+
+#[test]
+fn memory_stays_near_slots_times_the_block() {
+    let env = Env::new();
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n";
+    let data: Vec<u8> = line.iter().copied().cycle().take(256 << 20).collect();
+    env.write("big", &data);
+    drop(data);
+    // A slow reader: the input waits for the jobs, it does not pile up.
+    let m = measure(env.parx([
+        "-j2",
+        "-a",
+        "big",
+        "--pipe",
+        "--block",
+        "1M",
+        "sleep 0.001; wc -c",
+    ]));
+    assert!(m.status.success(), "{:?}", m.status);
+    // One count ("1048530\n") per block of about 1 MiB.
+    assert!(
+        (256 * 8..258 * 8).contains(&m.stdout_bytes),
+        "{}",
+        m.stdout_bytes
+    );
+    // Two running blocks, one queued, one being read: (slots + 2) × block.
+    let limit_kib = 2 * 1024 + 16 * 1024;
+    assert!(
+        m.peak_rss_kib <= limit_kib,
+        "peak RSS {} KiB > {limit_kib} KiB",
+        m.peak_rss_kib
+    );
+}
+
+#[test]
+fn binary_records_pass_byte_exact() {
+    let env = Env::new();
+    let data: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    let out = env
+        .parx(["-k", "--pipe", "--block", "1000", "--recend", "\\0", "cat"])
+        .stdin(&data)
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, data);
+}
+
+#[test]
+fn a_job_that_leaves_its_block_unread_fails_it() {
+    let env = Env::new();
+    let data = "x\n".repeat(4 << 20); // 8 MiB: more than a pipe holds
+    let out = env
+        .parx(["-k", "--pipe", "--block", "4M", "true"])
+        .stdin(data.as_bytes())
+        .output();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("ended without reading all of its block")
+            .count(),
+        2,
+        "{err}"
+    );
+    // Reading part of it and leaving the rest in the pipe is fine.
+    let out = env
+        .parx(["--pipe", "--block", "1k", "head", "-1"])
+        .stdin("a\nb\n")
+        .output();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn options_that_need_pipe_or_cannot_go_with_it() {
+    let env = Env::new();
+    for args in [
+        vec!["--block", "1M", "cat"],
+        vec!["--pipe", "cat", ":::", "a"],
+        vec!["--pipe", "-X", "cat"],
+        vec!["--pipe", "--header", "^#", "cat"],
+        vec!["--pipe", "--block", "0", "cat"],
+    ] {
+        let out = env.parx(&args).stdin("a\n").output();
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {out:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
