@@ -120,11 +120,23 @@ pub struct Cli {
     )]
     pub pipe: bool,
 
+    /// Like --pipe, but split the -a FILE(s) in place: each job reads its own part.
+    #[arg(
+        long = "pipe-part",
+        visible_alias = "pipepart",
+        help_heading = "Pipe mode"
+    )]
+    pub pipe_part: bool,
+
     /// With --pipe: bytes per block (default 1M; K M G = powers of 1024, k m g of 1000).
+    ///
+    /// With --pipe-part, -N splits each file into N parts per job slot (the
+    /// default is -10).
     #[arg(
         long = "block",
         visible_alias = "block-size",
         value_name = "SIZE",
+        allow_hyphen_values = true,
         help_heading = "Pipe mode"
     )]
     pub block: Option<String>,

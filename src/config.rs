@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
-use crate::pipe::{unescape, PipeSpec};
+use crate::pipe::{unescape, BlockSize, PipeSpec};
 use crate::signal::{default_termseq, TermStep};
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
@@ -218,30 +218,62 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         ("--recstart", cli.recstart.is_some()),
         ("--header", cli.header.is_some()),
     ];
-    if !cli.pipe {
+    if !cli.pipe && !cli.pipe_part {
         return match given.iter().find(|(_, set)| *set) {
-            Some((name, _)) => Err(UsageError(format!("{name} needs --pipe"))),
+            Some((name, _)) => Err(UsageError(format!("{name} needs --pipe or --pipe-part"))),
             None => Ok(None),
         };
     }
-    let one_input = match sources {
-        [one] => matches!(one.kind, SourceKind::Stdin | SourceKind::File(_)),
-        _ => false,
-    };
-    if !one_input {
-        return Err(UsageError(
-            "--pipe reads one input, stdin or -a FILE; ::: and :::: cannot be used with it".into(),
-        ));
+    if cli.pipe_part {
+        let files_only = sources
+            .iter()
+            .all(|s| matches!(s.kind, SourceKind::File(_)) && !s.kind.is_stdin());
+        if cli.arg_file.is_empty() || !files_only {
+            return Err(UsageError(
+                "--pipe-part splits the files given with -a FILE (seekable files, not stdin)"
+                    .into(),
+            ));
+        }
+    } else {
+        let one_input = match sources {
+            [one] => matches!(one.kind, SourceKind::Stdin | SourceKind::File(_)),
+            _ => false,
+        };
+        if !one_input {
+            return Err(UsageError(
+                "--pipe reads one input, stdin or -a FILE; ::: and :::: cannot be used with it"
+                    .into(),
+            ));
+        }
     }
     if cli.context_replace || cli.m || cli.max_args.is_some() {
         return Err(UsageError(
             "--pipe cuts by size or by -N records; -X, -m and -n do not apply".into(),
         ));
     }
-    let block = match &cli.block {
-        Some(text) => parse_block_size(text).map_err(|e| UsageError(format!("--block: {e}")))?,
-        None => 1 << 20,
+    let per_slot = cli
+        .block
+        .as_deref()
+        .and_then(|t| t.strip_prefix('-'))
+        .map(|n| {
+            n.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0 && cli.pipe_part)
+                .ok_or_else(|| UsageError(format!("--block -{n}: a negative --block (parts per job slot) needs --pipe-part and a whole number")))
+        })
+        .transpose()?;
+    let block = match (&cli.block, per_slot) {
+        (_, Some(_)) => 1 << 20,
+        (Some(text), None) => {
+            parse_block_size(text).map_err(|e| UsageError(format!("--block: {e}")))?
+        }
+        (None, None) => 1 << 20,
     };
+    let part = cli.pipe_part.then(|| match (per_slot, &cli.block) {
+        (Some(n), _) => BlockSize::PerSlot(n),
+        (None, Some(_)) => BlockSize::Bytes(usize::try_from(block).unwrap_or(usize::MAX)),
+        (None, None) => BlockSize::PerSlot(10),
+    });
     let (recend, recstart) = match (&cli.recend, &cli.recstart) {
         (None, None) => (b"\n".to_vec(), Vec::new()),
         (end, start) => (
@@ -274,6 +306,7 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         recstart,
         records: cli.max_replace_args.filter(|&n| n > 0),
         header_lines,
+        part,
     }))
 }
 

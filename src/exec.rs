@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::output::{Captured, LineError, LineSplitter, Terminal, WriteError, JOB_MEMORY_BYTES};
+use crate::pipe::{Block, Body};
 use crate::signal::{Control, StopCause, TermStep};
 use crate::sys;
 
@@ -295,9 +296,9 @@ pub struct JobSpec<'a> {
     pub tag: Option<Vec<u8>>,
     /// `--timeout` for this job.
     pub timeout: Option<Duration>,
-    /// `--pipe`: bytes to write to the job's stdin (a header, then the
-    /// block), instead of the stdin [`ExecSettings`] chooses.
-    pub input: Option<[&'a [u8]; 2]>,
+    /// `--pipe`: the block to write to the job's stdin, instead of the
+    /// stdin [`ExecSettings`] chooses.
+    pub input: Option<&'a Block>,
 }
 
 /// Runs one job to completion.
@@ -375,7 +376,7 @@ pub fn run_job(
     let pipes = Pipes {
         out: child.stdout.take(),
         err: child.stderr.take(),
-        feed: job.input.and_then(|parts| Feed::start(&mut child, parts)),
+        feed: job.input.and_then(|block| Feed::start(&mut child, block)),
     };
     let (stdout_bytes, input_unread) = drain(
         pipes,
@@ -388,7 +389,9 @@ pub fn run_job(
     );
 
     if input_unread > 0 {
-        let total = job.input.map_or(0, |[h, b]| h.len() + b.len());
+        let total = job
+            .input
+            .map_or(0, |b| b.header.len() as u64 + b.body.len());
         terminal.message(&format!(
             "parx: job {} ended without reading all of its block ({input_unread} of {total} bytes left)\n",
             job.seq
@@ -425,27 +428,55 @@ pub fn run_job(
 /// deadlocks against parx.
 struct Feed<'a> {
     pipe: std::process::ChildStdin,
-    parts: [&'a [u8]; 2],
+    header: &'a [u8],
+    body: FeedBody<'a>,
+}
+
+/// What is left of the block after the header.
+enum FeedBody<'a> {
+    Bytes(&'a [u8]),
+    /// `--pipe-part`: spliced from the file inside the kernel.
+    Range {
+        file: &'a std::fs::File,
+        offset: u64,
+        left: u64,
+    },
 }
 
 impl<'a> Feed<'a> {
     /// Bigger pipes mean fewer wake-ups per block (Linux lets any process
     /// ask for up to 1 MiB).
-    const PIPE_BYTES: usize = 1 << 20;
+    const PIPE_BYTES: u64 = 1 << 20;
 
-    fn start(child: &mut Child, parts: [&'a [u8]; 2]) -> Option<Self> {
+    fn start(child: &mut Child, block: &'a Block) -> Option<Self> {
         let pipe = child.stdin.take()?;
         sys::set_nonblocking(pipe.as_fd()).ok()?;
-        let total = parts[0].len() + parts[1].len();
+        let total = block.header.len() as u64 + block.body.len();
         if total > 64 * 1024 {
-            sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES));
+            sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES) as usize);
         }
-        Some(Self { pipe, parts })
+        let body = match &block.body {
+            Body::Bytes(bytes) => FeedBody::Bytes(bytes),
+            Body::Range { file, start, len } => FeedBody::Range {
+                file,
+                offset: *start,
+                left: *len,
+            },
+        };
+        Some(Self {
+            pipe,
+            header: &block.header,
+            body,
+        })
     }
 
     /// Bytes not written yet.
     fn left(&self) -> u64 {
-        (self.parts[0].len() + self.parts[1].len()) as u64
+        self.header.len() as u64
+            + match &self.body {
+                FeedBody::Bytes(b) => b.len() as u64,
+                FeedBody::Range { left, .. } => *left,
+            }
     }
 
     /// Writes what the pipe takes; true when done: all written, or the
@@ -453,12 +484,31 @@ impl<'a> Feed<'a> {
     fn write_some(&mut self) -> bool {
         use std::io::Write;
         loop {
-            let part = if self.parts[0].is_empty() { 1 } else { 0 };
-            if self.parts[part].is_empty() {
-                return true;
-            }
-            match self.pipe.write(self.parts[part]) {
-                Ok(n) => self.parts[part] = &self.parts[part][n..],
+            let step = if !self.header.is_empty() {
+                self.pipe
+                    .write(self.header)
+                    .map(|n| self.header = &self.header[n..])
+            } else {
+                match &mut self.body {
+                    FeedBody::Bytes([]) => return true,
+                    FeedBody::Bytes(b) => self.pipe.write(b).map(|n| *b = &b[n..]),
+                    FeedBody::Range { left: 0, .. } => return true,
+                    FeedBody::Range { file, offset, left } => {
+                        let want = (*left).min(Self::PIPE_BYTES) as usize;
+                        match sys::splice_to_pipe(file.as_fd(), offset, self.pipe.as_fd(), want) {
+                            // The file is shorter than when it was split.
+                            Ok(0) => return true,
+                            Ok(n) => {
+                                *left -= n as u64;
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                }
+            };
+            match step {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(_) => return true,

@@ -182,8 +182,6 @@ where
 /// clap's "unexpected argument" (which may suggest an unrelated option).
 const NOT_YET: &[&str] = &[
     "--shuf",
-    "--pipepart",
-    "--pipe-part",
     "--regexp",
     "--round-robin",
     "--cat",
@@ -261,6 +259,7 @@ fn tag_for(config: &Config, fill: &Fill<'_>) -> Option<Vec<u8>> {
 enum Jobs {
     Batches(Batcher),
     Blocks(pipe::Chunker),
+    Parts(pipe::Parts),
 }
 
 impl Jobs {
@@ -268,19 +267,35 @@ impl Jobs {
         match self {
             Jobs::Batches(b) => b.next_job(),
             Jobs::Blocks(c) => c.next_job(),
+            Jobs::Parts(p) => p.next_job(),
         }
     }
 
     /// Warnings to print so far (a `--pipe` block that had to grow).
     fn warnings(&mut self) -> Vec<String> {
         match self {
-            Jobs::Batches(_) => Vec::new(),
+            Jobs::Batches(_) | Jobs::Parts(_) => Vec::new(),
             Jobs::Blocks(c) => std::mem::take(&mut c.warnings),
         }
     }
 }
 
 fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
+    if let Some(spec) = config.pipe.as_ref().filter(|s| s.part.is_some()) {
+        let files = config
+            .sources
+            .iter()
+            .filter_map(|s| match &s.kind {
+                input::SourceKind::File(path) => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        return Ok(Jobs::Parts(pipe::Parts::new(
+            files,
+            spec.clone(),
+            config.slots,
+        )));
+    }
     if let Some(spec) = &config.pipe {
         let (input, name): (Box<dyn std::io::Read + Send>, String) = match &config.sources[0].kind {
             input::SourceKind::File(path) if !config.sources[0].kind.is_stdin() => {
@@ -516,7 +531,7 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
                 slot,
                 tag: tag_for(&config, &fill),
                 timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
-                input: job.input.as_ref().map(|b| [&b.header[..], &b.body[..]]),
+                input: job.input.as_ref(),
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(

@@ -32,6 +32,8 @@ pub struct PipeSpec {
     pub records: Option<usize>,
     /// `--header`: lines at the top of the input to repeat on every block.
     pub header_lines: usize,
+    /// `--pipe-part`: split `-a` files in place, with this `--block`.
+    pub part: Option<BlockSize>,
 }
 
 /// A job's stdin under `--pipe`: the header, then the block.
@@ -40,7 +42,58 @@ pub struct Block {
     /// `--header` lines, shared by every block.
     pub header: Arc<Vec<u8>>,
     /// The records.
-    pub body: Vec<u8>,
+    pub body: Body,
+}
+
+/// A block's records: read into memory (`--pipe`), or a range of a file
+/// that parx never reads itself (`--pipe-part`).
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// Bytes read from the input.
+    Bytes(Vec<u8>),
+    /// `len` bytes of `file` from `start`.
+    Range {
+        /// The file, opened once for every part.
+        file: Arc<std::fs::File>,
+        /// Where the part starts.
+        start: u64,
+        /// Its length.
+        len: u64,
+    },
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Body::Bytes(a), Body::Bytes(b)) => a == b,
+            (
+                Body::Range { file, start, len },
+                Body::Range {
+                    file: f2,
+                    start: s2,
+                    len: l2,
+                },
+            ) => Arc::ptr_eq(file, f2) && start == s2 && len == l2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Body {}
+
+impl Body {
+    /// Its size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::Range { len, .. } => *len,
+        }
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// GNU parallel's cap on a grown block (2 GiB less one byte).
@@ -93,7 +146,10 @@ impl Chunker {
                 return Ok(Some(Job {
                     seq,
                     args: Vec::new(),
-                    input: Some(Block { header, body }),
+                    input: Some(Block {
+                        header,
+                        body: Body::Bytes(body),
+                    }),
                 }));
             }
             if self.done {
@@ -223,6 +279,172 @@ impl Chunker {
     }
 }
 
+/// `--pipe-part`: files split at record boundaries near every `--block`
+/// bytes, each part the stdin of one job. parx reads only around the split
+/// points; the parts go from the file to the jobs inside the kernel.
+pub struct Parts {
+    files: std::collections::VecDeque<std::path::PathBuf>,
+    spec: PipeSpec,
+    /// `--block` as given: bytes, or (negative) parts per slot.
+    block: BlockSize,
+    slots: usize,
+    ready: std::collections::VecDeque<Block>,
+    next_seq: u64,
+}
+
+/// `--block` for `--pipe-part`: a size, or GNU parallel's `-N`: split each
+/// file into N parts per job slot (default 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSize {
+    /// Bytes.
+    Bytes(usize),
+    /// Parts per job slot.
+    PerSlot(usize),
+}
+
+impl Parts {
+    /// Parts of `files`, found lazily one file at a time.
+    pub fn new(files: Vec<std::path::PathBuf>, spec: PipeSpec, slots: usize) -> Self {
+        Self {
+            files: files.into(),
+            block: spec.part.unwrap_or(BlockSize::PerSlot(10)),
+            spec,
+            slots: slots.max(1),
+            ready: std::collections::VecDeque::new(),
+            next_seq: 1,
+        }
+    }
+
+    /// The next job, with its part.
+    pub fn next_job(&mut self) -> Result<Option<Job>, InputError> {
+        while self.ready.is_empty() {
+            let Some(path) = self.files.pop_front() else {
+                return Ok(None);
+            };
+            let error = |source| InputError {
+                what: path.display().to_string(),
+                source,
+            };
+            let file = std::fs::File::open(&path).map_err(error)?;
+            let meta = file.metadata().map_err(error)?;
+            if !meta.is_file() {
+                return Err(error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "--pipe-part needs a regular file it can seek in, not a pipe or device",
+                )));
+            }
+            let size = meta.len();
+            let block = match self.block {
+                BlockSize::Bytes(b) => b as u64,
+                BlockSize::PerSlot(n) => 1 + size / self.slots as u64 / n.max(1) as u64,
+            };
+            let file = Arc::new(file);
+            let header =
+                Arc::new(read_header_at_start(&file, self.spec.header_lines).map_err(error)?);
+            let separator = [&self.spec.recend[..], &self.spec.recstart[..]].concat();
+            let cuts = split_points(
+                &file,
+                size,
+                block.max(1),
+                header.len() as u64,
+                &separator,
+                self.spec.recend.len(),
+            )
+            .map_err(error)?;
+            for pair in cuts.windows(2) {
+                self.ready.push_back(Block {
+                    header: Arc::clone(&header),
+                    body: Body::Range {
+                        file: Arc::clone(&file),
+                        start: pair[0],
+                        len: pair[1] - pair[0],
+                    },
+                });
+            }
+        }
+        let block = self.ready.pop_front().expect("not empty");
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Ok(Some(Job {
+            seq,
+            args: Vec::new(),
+            input: Some(block),
+        }))
+    }
+}
+
+/// The first `lines` lines of `file` (fewer lines than that: no header).
+fn read_header_at_start(file: &std::fs::File, lines: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    if lines == 0 {
+        return Ok(Vec::new());
+    }
+    let mut buf = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut chunk, buf.len() as u64)?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut ends = buf.iter().enumerate().filter(|(_, b)| **b == b'\n');
+        if let Some((at, _)) = ends.nth(lines - 1) {
+            buf.truncate(at + 1);
+            return Ok(buf);
+        }
+    }
+}
+
+/// GNU parallel's split points: from `skip`, every `block` bytes, moved on
+/// to just after the next `separator`'s record end (`recend` bytes into
+/// it); the last point is the file's end.
+fn split_points(
+    file: &std::fs::File,
+    size: u64,
+    block: u64,
+    skip: u64,
+    separator: &[u8],
+    recend: usize,
+) -> std::io::Result<Vec<u64>> {
+    use std::os::unix::fs::FileExt;
+    let mut points = vec![skip];
+    let mut pos = block + skip;
+    let mut chunk = vec![0; 128 * 1024];
+    while pos < size {
+        if separator.is_empty() {
+            points.push(pos);
+        } else {
+            let mut buf = Vec::new();
+            loop {
+                let n = file.read_at(&mut chunk, pos + buf.len() as u64)?;
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = find(&buf, separator) {
+                    pos += (i + recend) as u64;
+                    points.push(pos);
+                    break;
+                }
+            }
+        }
+        pos += block;
+    }
+    if points.last() != Some(&size) {
+        points.push(size);
+    }
+    Ok(points)
+}
+
+/// Where the first `needle` in `hay` starts.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    match needle {
+        [] => None,
+        [b] => hay.iter().position(|c| c == b),
+        _ => hay.windows(needle.len()).position(|w| w == needle),
+    }
+}
+
 /// Where the last `needle` in `hay` starts.
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     match needle {
@@ -296,6 +518,7 @@ mod tests {
             recstart: Vec::new(),
             records: None,
             header_lines: 0,
+            part: None,
         }
     }
 
@@ -308,10 +531,11 @@ mod tests {
         let mut out = Vec::new();
         while let Some(job) = c.next_job().unwrap() {
             let b = job.input.unwrap();
+            let Body::Bytes(body) = b.body else { panic!() };
             out.push(format!(
                 "{}{}",
                 String::from_utf8_lossy(&b.header),
-                String::from_utf8_lossy(&b.body)
+                String::from_utf8_lossy(&body)
             ));
         }
         out
@@ -333,7 +557,9 @@ mod tests {
             "-".into(),
             spec(4),
         );
-        let first = c.next_job().unwrap().unwrap().input.unwrap().body;
+        let Body::Bytes(first) = c.next_job().unwrap().unwrap().input.unwrap().body else {
+            panic!()
+        };
         assert!(first.starts_with(b"abcdefghij\n"), "{first:?}");
         assert!(!c.warnings.is_empty());
     }

@@ -136,6 +136,36 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Moves up to `len` bytes of `file` at `*offset` into the pipe `pipe`
+/// inside the kernel (splice(2), no copy through parx), advancing
+/// `*offset`. Never waits: a full pipe gives WouldBlock.
+pub(crate) fn splice_to_pipe(
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    pipe: BorrowedFd<'_>,
+    len: usize,
+) -> io::Result<usize> {
+    let mut off = libc::loff_t::try_from(*offset)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both descriptors are open and borrowed for the call; `off` is
+    // a valid, exclusively borrowed loff_t the kernel updates.
+    let n = unsafe {
+        libc::splice(
+            file.as_raw_fd(),
+            &mut off,
+            pipe.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *offset = u64::try_from(off).unwrap_or(*offset);
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// Asks for a pipe buffer of `bytes` (Linux); fewer wake-ups per block
 /// fed to a job. Failure (an unprivileged limit) keeps the default.
 pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) {

@@ -127,3 +127,40 @@ fn options_that_need_pipe_or_cannot_go_with_it() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+#[test]
+fn pipe_part_gives_every_byte_of_the_file_once() {
+    let env = Env::new();
+    let line = b"a line of some length, 0123456789\n";
+    let data = line.repeat(2_000_000); // 68 MB, whole records
+    env.write("big", &data);
+    let out = env
+        .parx(["-k", "-a", "big", "--pipe-part", "--block", "3M", "cat"])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stdout == data,
+        "the parts put together differ from the file"
+    );
+    // Parts end at record ends.
+    let counts = env
+        .parx(["-a", "big", "--pipe-part", "--block", "3M", "wc", "-c"])
+        .stdout();
+    for count in counts.lines() {
+        let n: usize = count.trim().parse().unwrap();
+        assert_eq!(n % line.len(), 0, "a part of {n} bytes splits a record");
+    }
+}
+
+#[test]
+fn pipe_part_needs_a_regular_file() {
+    let env = Env::new();
+    let out = env
+        .parx(["-a", "/dev/stdin", "--pipe-part", "cat"])
+        .stdin("a\n")
+        .output();
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("regular file"));
+    let out = env.parx(["--pipe-part", "cat"]).stdin("a\n").output();
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+}
