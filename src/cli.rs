@@ -141,6 +141,20 @@ pub struct Cli {
     )]
     pub block: Option<String>,
 
+    /// With --pipe or --pipe-part: write each block to a temporary file named by {}
+    /// (removed after the job) instead of to the job's stdin.
+    #[arg(long = "cat", help_heading = "Pipe mode")]
+    pub cat: bool,
+
+    /// With --pipe: one long-lived job per slot, each fed block after block
+    /// (the header once); blocks go to whichever job is ready.
+    #[arg(
+        long = "round-robin",
+        visible_alias = "round",
+        help_heading = "Pipe mode"
+    )]
+    pub round_robin: bool,
+
     /// With --pipe: the string that ends a record (default \n; \n \t \r \0 escapes).
     #[arg(long = "recend", value_name = "STR", help_heading = "Pipe mode")]
     pub recend: Option<String>,

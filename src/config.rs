@@ -88,6 +88,10 @@ pub struct Config {
     pub template: Template,
     /// `--pipe`: how stdin is cut into blocks.
     pub pipe: Option<PipeSpec>,
+    /// `--cat`: blocks go to temporary files named by `{}`.
+    pub pipe_cat: bool,
+    /// `--round-robin`: a few long-lived jobs share the blocks.
+    pub pipe_round_robin: bool,
     /// Output line prefix.
     pub tag: Option<Tag>,
     /// Inputs per job.
@@ -217,6 +221,8 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         ("--recend", cli.recend.is_some()),
         ("--recstart", cli.recstart.is_some()),
         ("--header", cli.header.is_some()),
+        ("--cat", cli.cat),
+        ("--round-robin", cli.round_robin),
     ];
     if !cli.pipe && !cli.pipe_part {
         return match given.iter().find(|(_, set)| *set) {
@@ -245,6 +251,11 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
                     .into(),
             ));
         }
+    }
+    if cli.round_robin && (cli.cat || cli.pipe_part) {
+        return Err(UsageError(
+            "--round-robin feeds long-lived jobs on stdin: not with --cat or --pipe-part".into(),
+        ));
     }
     if cli.context_replace || cli.m || cli.max_args.is_some() {
         return Err(UsageError(
@@ -524,6 +535,8 @@ impl Config {
             link: cli.link,
             template,
             pipe,
+            pipe_cat: cli.cat,
+            pipe_round_robin: cli.round_robin,
             tag,
             packing,
             exec: ExecSettings {

@@ -435,6 +435,12 @@ struct Feed<'a> {
 /// What is left of the block after the header.
 enum FeedBody<'a> {
     Bytes(&'a [u8]),
+    /// `--round-robin`: blocks taken one after another from a shared stream.
+    Stream {
+        blocks: &'a crate::pipe::BlockStream,
+        current: Vec<u8>,
+        at: usize,
+    },
     /// `--pipe-part`: spliced from the file inside the kernel.
     Range {
         file: &'a std::fs::File,
@@ -457,6 +463,11 @@ impl<'a> Feed<'a> {
         }
         let body = match &block.body {
             Body::Bytes(bytes) => FeedBody::Bytes(bytes),
+            Body::Stream(blocks) => FeedBody::Stream {
+                blocks,
+                current: Vec::new(),
+                at: 0,
+            },
             Body::Range { file, start, len } => FeedBody::Range {
                 file,
                 offset: *start,
@@ -475,12 +486,20 @@ impl<'a> Feed<'a> {
         self.header.len() as u64
             + match &self.body {
                 FeedBody::Bytes(b) => b.len() as u64,
+                FeedBody::Stream { current, at, .. } => (current.len() - at) as u64,
                 FeedBody::Range { left, .. } => *left,
             }
     }
 
+    /// Waiting for the next `--round-robin` block (the pipe is not
+    /// watched meanwhile, the loop looks again after a short wait).
+    fn waiting(&self) -> bool {
+        matches!(&self.body, FeedBody::Stream { current, at, .. } if *at == current.len())
+    }
+
     /// Writes what the pipe takes; true when done: all written, or the
     /// job closed its stdin (EPIPE: its exit status tells how it went).
+    /// With `--round-robin`, false also when no block is there yet.
     fn write_some(&mut self) -> bool {
         use std::io::Write;
         loop {
@@ -492,6 +511,24 @@ impl<'a> Feed<'a> {
                 match &mut self.body {
                     FeedBody::Bytes([]) => return true,
                     FeedBody::Bytes(b) => self.pipe.write(b).map(|n| *b = &b[n..]),
+                    FeedBody::Stream {
+                        blocks,
+                        current,
+                        at,
+                    } => {
+                        if *at == current.len() {
+                            match blocks.try_next() {
+                                crate::pipe::Next::Block(next) => {
+                                    *current = next;
+                                    *at = 0;
+                                    continue;
+                                }
+                                crate::pipe::Next::Wait => return false,
+                                crate::pipe::Next::End => return true,
+                            }
+                        }
+                        self.pipe.write(&current[*at..]).map(|n| *at += n)
+                    }
                     FeedBody::Range { left: 0, .. } => return true,
                     FeedBody::Range { file, offset, left } => {
                         let want = (*left).min(Self::PIPE_BYTES) as usize;
@@ -527,6 +564,10 @@ struct Watch {
     next_step: usize,
     timed_out: bool,
 }
+
+/// How often a `--round-robin` job with nothing to write looks for the
+/// next block.
+const STREAM_POLL: Duration = Duration::from_millis(2);
 
 /// Without a pidfd, how often to check whether a job exited.
 const EXIT_POLL: Duration = Duration::from_millis(20);
@@ -628,12 +669,18 @@ fn drain(
             out.as_ref().map(AsFd::as_fd),
             err.as_ref().map(AsFd::as_fd),
             pidfd,
-            feed.as_ref().map(|f| f.pipe.as_fd()),
+            feed.as_ref()
+                .filter(|f| !f.waiting())
+                .map(|f| f.pipe.as_fd()),
         ];
-        let Ok(ready) = sys::poll_ready(fds, watch.wait_for()) else {
+        let mut timeout = watch.wait_for();
+        if feed.as_ref().is_some_and(Feed::waiting) {
+            timeout = Some(timeout.map_or(STREAM_POLL, |t| t.min(STREAM_POLL)));
+        }
+        let Ok(ready) = sys::poll_ready(fds, timeout) else {
             break;
         };
-        if ready[3] {
+        if ready[3] || feed.as_ref().is_some_and(Feed::waiting) {
             if let Some(f) = feed.as_mut() {
                 if f.write_some() {
                     unread = f.left();

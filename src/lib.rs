@@ -183,8 +183,6 @@ where
 const NOT_YET: &[&str] = &[
     "--shuf",
     "--regexp",
-    "--round-robin",
-    "--cat",
     "--fifo",
     "--colsep",
     "-C",
@@ -426,6 +424,9 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
         let control = Arc::clone(&control);
         let terminal = Arc::clone(&terminal);
         let input_error = Arc::clone(&input_error);
+        let mut round_robin = config
+            .pipe_round_robin
+            .then(|| pipe::RoundRobin::new(config.slots));
         std::thread::Builder::new()
             .name("parx-input".into())
             .spawn(move || {
@@ -436,6 +437,15 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
                     }
                     match next {
                         Ok(Some(job)) if skip.contains(&job.seq) => {}
+                        Ok(Some(Job {
+                            input: Some(block), ..
+                        })) if round_robin.is_some() => {
+                            let rr = round_robin.as_mut().expect("checked");
+                            let mut start = |job| queue.push(job, &control);
+                            if !rr.dispatch(block, &mut start, &|| control.is_stopping()) {
+                                break;
+                            }
+                        }
                         Ok(Some(job)) => {
                             if !queue.push(job, &control) {
                                 break;
@@ -486,6 +496,30 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
         }
+        let mut job = job;
+        // --cat: the block becomes a temporary file, named by {}; it is
+        // removed when the job is done (the guard's drop).
+        let _cat_file = match (config.pipe_cat, job.input.take()) {
+            (true, Some(block)) => match pipe::to_temp_file(&block, &config.exec.tmpdir) {
+                Ok(file) => {
+                    job.args = vec![file.path().as_os_str().as_encoded_bytes().to_vec()];
+                    Some(file)
+                }
+                Err(err) => {
+                    terminal.message(&format!(
+                        "parx: --cat: cannot write block {} to {}: {err}\n",
+                        job.seq,
+                        config.exec.tmpdir.display()
+                    ));
+                    control.stop(StopCause::OwnError);
+                    return;
+                }
+            },
+            (_, input) => {
+                job.input = input;
+                None
+            }
+        };
         let fill = Fill {
             seq: job.seq,
             slot: slot + 1,

@@ -51,6 +51,9 @@ pub struct Block {
 pub enum Body {
     /// Bytes read from the input.
     Bytes(Vec<u8>),
+    /// `--round-robin`: the blocks of one stream, shared by a few
+    /// long-lived jobs; each takes the next block when done with one.
+    Stream(Arc<BlockStream>),
     /// `len` bytes of `file` from `start`.
     Range {
         /// The file, opened once for every part.
@@ -74,6 +77,7 @@ impl PartialEq for Body {
                     len: l2,
                 },
             ) => Arc::ptr_eq(file, f2) && start == s2 && len == l2,
+            (Body::Stream(a), Body::Stream(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -81,12 +85,57 @@ impl PartialEq for Body {
 
 impl Eq for Body {}
 
+/// `--round-robin`'s blocks, in a bounded channel from the input thread to
+/// the jobs that share them.
+#[derive(Debug)]
+pub struct BlockStream {
+    blocks: std::sync::Mutex<std::sync::mpsc::Receiver<Vec<u8>>>,
+}
+
+/// What [`BlockStream::try_next`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A block.
+    Block(Vec<u8>),
+    /// None yet: look again soon.
+    Wait,
+    /// The input is used up.
+    End,
+}
+
+impl BlockStream {
+    /// A stream and the sender that fills it, holding up to `bound` blocks.
+    pub fn new(bound: usize) -> (Arc<Self>, std::sync::mpsc::SyncSender<Vec<u8>>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(bound);
+        (
+            Arc::new(Self {
+                blocks: std::sync::Mutex::new(rx),
+            }),
+            tx,
+        )
+    }
+
+    /// The next block, without waiting.
+    pub fn try_next(&self) -> Next {
+        let rx = self
+            .blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match rx.try_recv() {
+            Ok(block) => Next::Block(block),
+            Err(std::sync::mpsc::TryRecvError::Empty) => Next::Wait,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Next::End,
+        }
+    }
+}
+
 impl Body {
     /// Its size in bytes.
     pub fn len(&self) -> u64 {
         match self {
             Body::Bytes(b) => b.len() as u64,
             Body::Range { len, .. } => *len,
+            Body::Stream(_) => 0,
         }
     }
 
@@ -277,6 +326,107 @@ impl Chunker {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
+}
+
+/// `--round-robin`: hands blocks to at most `slots` long-lived jobs, which
+/// take them from one shared stream as they are ready. Each job gets the
+/// header once, before its first block.
+pub struct RoundRobin {
+    slots: usize,
+    started: u64,
+    stream: Option<(Arc<BlockStream>, std::sync::mpsc::SyncSender<Vec<u8>>)>,
+}
+
+impl RoundRobin {
+    /// Round-robin over `slots` jobs.
+    pub fn new(slots: usize) -> Self {
+        Self {
+            slots: slots.max(1),
+            started: 0,
+            stream: None,
+        }
+    }
+
+    /// Passes `block` on: starts another job (through `start`) while fewer
+    /// than `slots` run, or when every job has ended; then waits until a job
+    /// has room for the block. False when parx is stopping (`stopping`).
+    pub fn dispatch(
+        &mut self,
+        block: Block,
+        start: &mut dyn FnMut(Job) -> bool,
+        stopping: &dyn Fn() -> bool,
+    ) -> bool {
+        let Body::Bytes(mut bytes) = block.body else {
+            return true; // only --pipe's blocks come here
+        };
+        let slots = self.slots as u64;
+        let (stream, sender) = self
+            .stream
+            .get_or_insert_with(|| BlockStream::new(1))
+            .clone();
+        loop {
+            // The stream's own reference, and one per job still holding it.
+            let jobs_alive = Arc::strong_count(&stream) > 1;
+            if self.started < slots || !jobs_alive {
+                self.started += 1;
+                let job = Job {
+                    seq: self.started,
+                    args: Vec::new(),
+                    input: Some(Block {
+                        header: Arc::clone(&block.header),
+                        body: Body::Stream(Arc::clone(&stream)),
+                    }),
+                };
+                if !start(job) {
+                    return false;
+                }
+            }
+            match sender.try_send(bytes) {
+                Ok(()) => return true,
+                Err(std::sync::mpsc::TrySendError::Full(back)) => bytes = back,
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return false,
+            }
+            if stopping() {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+/// `--cat`: `block` (header included) written to a temporary file in
+/// `dir`, removed when the returned guard is dropped.
+pub fn to_temp_file(
+    block: &Block,
+    dir: &std::path::Path,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
+    let mut file = tempfile::Builder::new().prefix("parx").tempfile_in(dir)?;
+    file.write_all(&block.header)?;
+    match &block.body {
+        Body::Bytes(bytes) => file.write_all(bytes)?,
+        Body::Stream(_) => {}
+        Body::Range {
+            file: source,
+            start,
+            len,
+        } => {
+            let mut buf = vec![0; (*len).min(1 << 20) as usize];
+            let mut done = 0u64;
+            while done < *len {
+                let want = (*len - done).min(buf.len() as u64) as usize;
+                let n = source.read_at(&mut buf[..want], start + done)?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&buf[..n])?;
+                done += n as u64;
+            }
+        }
+    }
+    file.flush()?;
+    Ok(file)
 }
 
 /// `--pipe-part`: files split at record boundaries near every `--block`

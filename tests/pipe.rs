@@ -164,3 +164,64 @@ fn pipe_part_needs_a_regular_file() {
     let out = env.parx(["--pipe-part", "cat"]).stdin("a\n").output();
     assert_eq!(out.status.code(), Some(255), "{out:?}");
 }
+
+#[test]
+fn round_robin_feeds_at_most_one_job_per_slot() {
+    let env = Env::new();
+    let input: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let out = env
+        .parx([
+            "-j3",
+            "--pipe",
+            "--round-robin",
+            "--block",
+            "10k",
+            "wc",
+            "-l",
+        ])
+        .stdin(input.as_bytes())
+        .stdout();
+    let counts: Vec<u64> = out.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert!(!counts.is_empty() && counts.len() <= 3, "{counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), 100_000);
+    // Each job gets the header once, then its blocks.
+    let out = env
+        .parx([
+            "-j2",
+            "--pipe",
+            "--round-robin",
+            "--block",
+            "1k",
+            "--header",
+            "1",
+            "grep",
+            "-c",
+            "^head$",
+        ])
+        .stdin(format!("head\n{input}"))
+        .stdout();
+    assert!(out.lines().all(|l| l == "1"), "{out}");
+}
+
+#[test]
+fn cat_files_are_removed_after_their_jobs() {
+    let env = Env::new();
+    let out = env
+        .parx(["-k", "--pipe", "--cat", "-N", "2", "wc", "-l"])
+        .stdin("a\nb\nc\n")
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .step_by(2)
+            .collect::<Vec<_>>(),
+        ["2", "1"]
+    );
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("parx"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -35,7 +35,9 @@ fn signal_leaves_nothing(signal: i32) {
         sent.elapsed()
     );
     assert_eq!(status.signal(), Some(signal), "{status:?}");
-    assert_eq!(sleepers(&marker), Vec::<u32>::new(), "orphans left");
+    // Every process got the signal; on a loaded machine one may still be on
+    // its way out when parx exits.
+    wait_for("no orphan left", || sleepers(&marker).is_empty());
     // No job beyond the first three was started.
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
 }
