@@ -547,6 +547,7 @@ impl Config {
                     JobStdin::Inherit
                 },
                 dialect: Dialect::Parallel,
+                own_group: true,
                 mode,
                 tmpdir,
                 termseq: termseq.clone(),

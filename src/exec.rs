@@ -156,6 +156,10 @@ pub struct ExecSettings {
     pub stdin: JobStdin,
     /// Main mode's or xargs mode's environment and messages.
     pub dialect: Dialect,
+    /// Run each job in a process group of its own, so stopping it reaches
+    /// its whole tree. Off only for xargs mode in a terminal's foreground,
+    /// where commands (an editor, a password prompt) need the terminal.
+    pub own_group: bool,
     /// Output handling.
     pub mode: OutputMode,
     /// Where output spills.
@@ -226,10 +230,10 @@ fn build_command(line: &CommandLine, settings: &ExecSettings) -> Command {
     };
     match settings.stdin {
         JobStdin::Inherit => {
-            cmd.stdin(Stdio::inherit()).process_group(0);
+            cmd.stdin(Stdio::inherit());
         }
         JobStdin::Null => {
-            cmd.stdin(Stdio::null()).process_group(0);
+            cmd.stdin(Stdio::null());
         }
         // Opened here so a failure is reported as this job's (see run_job).
         JobStdin::Terminal => match std::fs::File::open("/dev/tty") {
@@ -240,6 +244,9 @@ fn build_command(line: &CommandLine, settings: &ExecSettings) -> Command {
                 cmd.stdin(Stdio::null());
             }
         },
+    }
+    if settings.own_group && settings.stdin != JobStdin::Terminal {
+        cmd.process_group(0);
     }
     if settings.mode == OutputMode::Ungroup {
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
@@ -786,7 +793,11 @@ pub fn stop_on_output_error(err: &io::Error, control: &Arc<Control>, terminal: &
         control.stop(StopCause::BrokenPipe);
     } else {
         if !control.is_stopping() {
-            terminal.message(&format!("parx: cannot write output: {err}\n"));
+            terminal.message(&format!(
+                "{}: cannot write output: {}\n",
+                crate::program(),
+                crate::describe(err)
+            ));
         }
         control.stop(StopCause::OwnError);
     }

@@ -62,6 +62,21 @@ use crate::schedule::{Gate, HaltCheck, Pacer, Queue, Runtimes};
 use crate::signal::{Control, StopCause};
 use crate::template::Fill;
 
+/// The name parx's messages start with: `parx`, or `xargs` when run under
+/// that name.
+pub(crate) fn program() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("parx")
+}
+
+static PROGRAM: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// An I/O error as C programs print it: "No space left on device", without
+/// Rust's "(os error 28)".
+pub(crate) fn describe(err: &std::io::Error) -> String {
+    err.raw_os_error()
+        .map_or_else(|| err.to_string(), sys::strerror)
+}
+
 /// Runs parx with `args` (the program name first) and returns the process
 /// exit status. Dies of a signal instead when parx was interrupted or its
 /// output was closed, as the shell expects.
@@ -92,6 +107,7 @@ where
             .to_os_string()
     });
     if invoked_as.as_deref() == Some(std::ffi::OsStr::new("xargs")) {
+        let _ = PROGRAM.set("xargs");
         return xargs::run(&args[1..], "xargs");
     }
     if args.get(1).is_some_and(|a| a == "--xargs") {
@@ -370,7 +386,8 @@ fn output_failure(err: &std::io::Error) -> Exit {
 
 /// Runs every job on the pool and writes their output.
 fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobserver>) -> Exit {
-    sys::raise_nofile_limit();
+    // Each slot may hold four pipe ends and a pidfd.
+    sys::raise_nofile_limit(config.slots as u64 * 5 + 64);
     let skip = match (&config.resume, &config.joblog) {
         (Some(resume), Some(log)) => match joblog::jobs_to_skip(&log.path, *resume) {
             Ok(skip) => skip,

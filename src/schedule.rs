@@ -90,6 +90,12 @@ impl<T> Queue<T> {
         self.work.notify_all();
     }
 
+    /// True once the queue is closed and every job in it was taken.
+    pub fn is_done(&self) -> bool {
+        let state = self.lock();
+        state.closed && state.queued == 0
+    }
+
     /// The next job, or `None` when the queue is closed and empty, or parx
     /// is stopping.
     pub fn take(&self, control: &Control) -> Option<T> {

@@ -75,6 +75,9 @@ pub struct Control {
     changed: Condvar,
     kill_now: AtomicBool,
     termseq: Vec<TermStep>,
+    /// SIGHUP ends the run like SIGTERM (xargs mode), rather than letting
+    /// running jobs finish.
+    pub hangup_terminates: AtomicBool,
 }
 
 impl Control {
@@ -87,6 +90,7 @@ impl Control {
             changed: Condvar::new(),
             kill_now: AtomicBool::new(false),
             termseq,
+            hangup_terminates: AtomicBool::new(false),
         })
     }
 
@@ -204,7 +208,9 @@ fn on_signal(signal: i32) {
         return;
     };
     match signal {
-        libc::SIGHUP => control.stop(StopCause::Hangup),
+        libc::SIGHUP if !control.hangup_terminates.load(Ordering::Acquire) => {
+            control.stop(StopCause::Hangup);
+        }
         // Ctrl-Z reaches only parx's process group: stop the jobs too, then
         // parx itself; on `fg` (SIGCONT) wake them again.
         libc::SIGTSTP => {
@@ -225,13 +231,20 @@ pub fn install(control: &Arc<Control>) {
     INSTALLED.get_or_init(|| {
         // SIGTERM and SIGHUP come through signal-hook's self-pipe on a thread
         // of their own: ctrlc cannot tell them apart from SIGINT, and
-        // blocking them instead would leak the mask into every job.
-        match signal_hook::iterator::Signals::new([
+        // blocking them instead would leak the mask into every job. A signal
+        // parx was started with ignored (nohup, a script's `&`) stays ignored.
+        let wanted = [
             libc::SIGTERM,
             libc::SIGHUP,
+            libc::SIGQUIT,
             libc::SIGTSTP,
             libc::SIGCONT,
-        ]) {
+        ];
+        let handled: Vec<i32> = wanted
+            .into_iter()
+            .filter(|&s| !sys::is_ignored(s))
+            .collect();
+        match signal_hook::iterator::Signals::new(handled) {
             Ok(mut signals) => {
                 std::thread::Builder::new()
                     .name("parx-signals".into())
@@ -246,7 +259,9 @@ pub fn install(control: &Arc<Control>) {
         }
         // If this fails (an embedding program has its own handler), Ctrl-C
         // keeps that program's behaviour.
-        let _ = ctrlc::set_handler(|| on_signal(libc::SIGINT));
+        if !sys::is_ignored(libc::SIGINT) {
+            let _ = ctrlc::set_handler(|| on_signal(libc::SIGINT));
+        }
     });
 }
 

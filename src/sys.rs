@@ -166,6 +166,60 @@ pub(crate) fn splice_to_pipe(
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
+/// Sets LC_CTYPE from the environment (as C programs do at start) and says
+/// whether it is UTF-8: a locale that is not installed counts as C.
+pub(crate) fn ctype_is_utf8() -> bool {
+    // SAFETY: called once at start of xargs mode's -t, before other threads
+    // use locale-dependent C functions; the string nl_langinfo returns is
+    // read at once.
+    unsafe {
+        if libc::setlocale(libc::LC_CTYPE, c"".as_ptr()).is_null() {
+            return false;
+        }
+        let codeset = std::ffi::CStr::from_ptr(libc::nl_langinfo(libc::CODESET));
+        codeset.to_bytes().eq_ignore_ascii_case(b"UTF-8")
+    }
+}
+
+/// Whether the C library prints `c` (iswprint in the current locale):
+/// false for controls, line and paragraph separators, unassigned code
+/// points.
+pub(crate) fn is_printable(c: char) -> bool {
+    // The libc crate does not bind iswprint; wint_t is a 32-bit unsigned
+    // int in glibc and musl.
+    extern "C" {
+        fn iswprint(wc: u32) -> libc::c_int;
+    }
+    // SAFETY: iswprint reads only locale tables.
+    unsafe { iswprint(u32::from(c)) != 0 }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as `nohup` or a shell's `&`
+/// leaves SIGHUP or SIGINT: parx then leaves it ignored.
+pub(crate) fn is_ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into `old`, a valid, exclusively borrowed struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Whether parx runs in the foreground of its controlling terminal (an
+/// interactive shell's job): then commands that use the terminal must stay
+/// in parx's process group, or the terminal would stop them.
+pub(crate) fn in_terminal_foreground() -> bool {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    // SAFETY: tcgetpgrp on an open descriptor and getpgrp have no memory effects.
+    unsafe {
+        let fg = libc::tcgetpgrp(tty.as_raw_fd());
+        fg > 0 && fg == libc::getpgrp()
+    }
+}
+
 /// Asks for a pipe buffer of `bytes` (Linux); fewer wake-ups per block
 /// fed to a job. Failure (an unprivileged limit) keeps the default.
 pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) {
@@ -229,13 +283,15 @@ pub(crate) fn rlimit(resource: Resource) -> (u64, u64) {
     (lim.rlim_cur, lim.rlim_max)
 }
 
-/// Raises the soft limit on open files to the hard limit: each running job
-/// holds a few pipes, and `-j 0` or a deep keep-order buffer needs many.
-pub(crate) fn raise_nofile_limit() {
+/// Raises the soft limit on open files to `needed` (at most the hard
+/// limit): each running job holds a few pipes and a pidfd.
+pub(crate) fn raise_nofile_limit(needed: u64) {
     let (soft, hard) = rlimit(Resource::OpenFiles);
-    if soft < hard {
+    // Only when needed: jobs inherit the limit, and programs using select()
+    // break above 1024 descriptors.
+    if soft < needed && soft < hard {
         let lim = libc::rlimit {
-            rlim_cur: hard,
+            rlim_cur: needed.min(hard),
             rlim_max: hard,
         };
         // SAFETY: lim is a valid pointer; failure just keeps the old limit.

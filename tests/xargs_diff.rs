@@ -275,6 +275,10 @@ static CASES: &[Case] = &[
          b"126\n127\n125\n", Exact),
     case("exit-124-stops", &["-n1", "sh", "-c", "echo run $0; exit $0"], b"0\n255\n0\n", Exact),
     case("exit-125-signal-stops", &["-n1", "sh", "-c", "echo $0; kill -9 $$"], b"a\nb\n", Exact),
+    // After an earlier failure: 123, unless the fatal one was the last command.
+    case("exit-123-after-failure-then-255", &["-n1", "sh", "-c", "exit $0"], b"1\n255\n0\n", Exact),
+    case("exit-124-when-255-is-last", &["-n1", "sh", "-c", "exit $0"], b"1\n255\n", Exact),
+    case("exit-125-when-signal-is-last", &["-n1", "sh", "-c", "[ $0 = a ] && exit 1; kill -9 $$"], b"a\nb\n", Exact),
     case("exit-126-directory", &["./dir"], b"a\n", Status(EXEC)),
     case("exit-126-not-executable", &["./plain.txt"], b"a\n", Status(EXEC)),
     case("exit-127-missing", &["no-such-command-xdiff"], b"a\n", Status(EXEC)),
@@ -286,6 +290,7 @@ static CASES: &[Case] = &[
     case("a-children-keep-stdin", &["-a", "args.txt", "sh", "-c", "cat; echo \"$@\"", "sh"],
          b"from stdin\n", Exact),
     case("a-long-option", &["--arg-file=args.txt", "printf", PF], b"", Exact),
+    case("a-dash-is-stdin", &["-a", "-", "printf", PF], b"x y\n", Exact),
     case("a-with-null", &["-0", "-a", "nul.txt", "printf", PF], b"", Exact),
     case("a-missing-file", &["-a", "missing.txt"],
          b"", Status("the message ends in the OS error's wording")),

@@ -218,3 +218,108 @@ fn open_tty_gives_commands_the_terminal_and_nothing_else_does() {
     );
     assert!(without.contains("no-tty"), "{without}");
 }
+
+#[test]
+fn trace_in_a_utf8_locale_matches_gnu_xargs() {
+    // é prints; U+2028 (a line separator) and U+FFFF (a noncharacter) do not.
+    let input = "é \u{2028} \u{ffff} plain\n";
+    let run = |program: &std::path::Path, first: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(first)
+            .args(["-t", "true"])
+            .env("LC_ALL", "C.UTF-8")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(input.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        out.stderr
+    };
+    let gnu = run(std::path::Path::new("/usr/bin/xargs"), &[]);
+    let parx = run(crate::util::parx_bin(), &["--xargs"]);
+    assert_eq!(
+        String::from_utf8_lossy(&parx),
+        String::from_utf8_lossy(&gnu)
+    );
+}
+
+#[test]
+fn sighup_ends_the_run_like_xargs_and_leaves_nothing() {
+    let env = Env::new();
+    let marker = format!("32.{}", std::process::id());
+    let script = format!("sleep {marker}; :");
+    let mut run = env
+        .parx(["--xargs", "-P2", "-n1", "sh", "-c", &script, "sh"])
+        .stdin("1\n2\n3\n")
+        .spawn_guarded();
+    wait_for("2 commands to start", || sleepers(&marker).len() == 2);
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
+    wait_for("no orphan left", || sleepers(&marker).is_empty());
+}
+
+#[test]
+fn an_ignored_sigint_stays_ignored() {
+    // A script's background job, or nohup: the shell started parx with the
+    // signal ignored, and parx (xargs mode or not) must not undo that.
+    let env = Env::new();
+    let parx = crate::util::parx_bin().display().to_string();
+    for command in [
+        "--xargs -n1 sh -c 'kill -INT $PPID; echo $0'",
+        "-j1 'kill -INT $PPID; echo {}'",
+    ] {
+        let script = format!("trap '' INT; printf '1\\n2\\n3\\n' | {parx} {command} & wait");
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(env.dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1\n2\n3\n",
+            "{command}: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn commands_can_use_the_terminal_from_an_interactive_shell() {
+    // In the terminal's foreground, xargs' commands stay in its process
+    // group; in one of their own, reading the terminal would stop them.
+    let env = Env::new();
+    let command = format!(
+        "echo x | {} --xargs sh -c 'read answer </dev/tty; echo got $answer'",
+        crate::util::parx_bin().display()
+    );
+    let shown = under_terminal(&env, &command, "yes\n");
+    assert!(shown.contains("got yes"), "{shown}");
+}
+
+#[test]
+fn a_failed_write_of_collected_output_is_an_error() {
+    let env = Env::new();
+    for args in [
+        vec!["--xargs", "--group", "echo"],
+        vec!["--xargs", "--help"],
+    ] {
+        let out = env
+            .parx(&args)
+            .stdin("a\n")
+            .run_with_stdout(std::fs::File::create("/dev/full").unwrap());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("No space left on device") && !err.contains("os error"),
+            "{err}"
+        );
+    }
+}

@@ -220,9 +220,15 @@ impl Builder {
     /// Ends the current command line (xargs' bc_do_exec): it runs even with
     /// no input arguments.
     pub fn exec(&mut self) {
-        self.ready.push_back(self.argv.clone());
+        // Hand the whole buffer over and start again from a copy of the
+        // initial arguments (small), rather than copying the command.
+        let mut fresh = Argv::default();
+        for arg in self.argv.iter().take(self.initial_argc) {
+            fresh.push(arg);
+        }
+        self.ready
+            .push_back(std::mem::replace(&mut self.argv, fresh));
         self.made += 1;
-        self.argv.truncate(self.initial_argc);
         self.chars = self.initial_chars;
         self.exec_used = self.initial_exec_used;
     }

@@ -22,7 +22,7 @@ pub mod trace;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +34,7 @@ use crate::exit::Exit;
 use crate::output::{Captured, Finished, Terminal};
 use crate::schedule::Queue;
 use crate::signal::{self, Control, StopCause};
-use crate::sys;
+use crate::{describe, sys};
 
 use build::{Builder, Fatal, Limits};
 use options::{Options, Parsed};
@@ -91,16 +91,13 @@ pub fn run(args: &[OsString], prefix: &'static str) -> Exit {
     };
     let options = match options::parse(args, limits.size_max, &mut |w| say(&w)) {
         Ok(Parsed::Run(o)) => o,
-        Ok(Parsed::Help) => {
-            print!("{}", help(hint));
-            return Exit::Code(0);
-        }
+        Ok(Parsed::Help) => return print_or_fail(&help(hint), prefix),
         Ok(Parsed::Version) => {
-            println!(
-                "parx {} (xargs mode: GNU findutils xargs 4.9.0's options)",
+            let version = format!(
+                "parx {} (xargs mode: GNU findutils xargs 4.9.0's options)\n",
                 env!("CARGO_PKG_VERSION")
             );
-            return Exit::Code(0);
+            return print_or_fail(&version, prefix);
         }
         Err(stop) => {
             stop.lines.iter().for_each(|l| say(l));
@@ -118,7 +115,10 @@ pub fn run(args: &[OsString], prefix: &'static str) -> Exit {
         None => Limits::system(limits.budget),
     };
     if options.show_limits {
-        show_limits(&limits, size.arg_max, &options);
+        let text = show_limits(&limits, size.arg_max, &options);
+        if std::io::stderr().write_all(text.as_bytes()).is_err() {
+            return Exit::Code(ERROR); // nowhere left to say why
+        }
     }
     let command: Vec<Vec<u8>> = options
         .command
@@ -140,6 +140,8 @@ pub fn run(args: &[OsString], prefix: &'static str) -> Exit {
         }
     };
     let input: Box<dyn Read + Send> = match &options.arg_file {
+        // As in xargs, "-a -" is stdin.
+        Some(path) if path == "-" => Box::new(std::io::stdin()),
         Some(path) => match File::open(path) {
             Ok(f) => Box::new(f),
             Err(err) => {
@@ -153,33 +155,35 @@ pub fn run(args: &[OsString], prefix: &'static str) -> Exit {
         },
         None => Box::new(std::io::stdin()),
     };
-    if options.open_tty {
-        if let Err(err) = File::open("/dev/tty") {
-            say(&format!("/dev/tty: {}", describe(&err)));
-            return Exit::Code(ERROR);
-        }
-    }
     execute(options, builder, input, prefix)
 }
 
-fn describe(err: &std::io::Error) -> String {
-    err.raw_os_error()
-        .map_or_else(|| err.to_string(), sys::strerror)
+/// `--help` and `--version`: a failed write is an error (status 1), as in
+/// xargs, not a panic.
+fn print_or_fail(text: &str, prefix: &str) -> Exit {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Exit::Code(0),
+        Err(err) => {
+            eprintln!("{prefix}: write error: {}", describe(&err));
+            Exit::Code(ERROR)
+        }
+    }
 }
 
-fn show_limits(limits: &SystemLimits, using: usize, options: &Options) {
+fn show_limits(limits: &SystemLimits, using: usize, options: &Options) -> String {
     let mut text = format!(
         "Your environment variables take up {} bytes\n\
          POSIX upper limit on argument length (this system): {}\n\
          POSIX smallest allowable upper limit on argument length (all systems): 4096\n\
          Maximum length of command we could actually use: {}\n\
          Size of command buffer we are actually using: {}\n\
-         Maximum parallelism (--max-procs must be no greater): {}\n",
+         Maximum parallelism (parx's cap on --max-procs here): {}\n",
         limits.environment,
         limits.size_max,
         limits.size_max.saturating_sub(limits.environment),
         using,
-        options::MAX_PROCS,
+        crate::config::max_slots(),
     );
     if std::io::IsTerminal::is_terminal(&std::io::stdin()) && options.arg_file.is_none() {
         text.push_str(
@@ -195,7 +199,7 @@ fn show_limits(limits: &SystemLimits, using: usize, options: &Options) {
             ));
         }
     }
-    eprint!("{text}");
+    text
 }
 
 /// One command line to run.
@@ -207,24 +211,31 @@ struct Command {
 /// How the commands went, in xargs' terms.
 #[derive(Default)]
 struct Verdict {
-    /// Some command exited with a status from 1 to 254 (or was skipped by
-    /// an error after it): 123 at the end.
+    /// Some command exited with a status from 1 to 254: 123 at the end.
     nonzero: AtomicBool,
-    /// The error that stopped xargs, first one wins.
-    fatal: Mutex<Option<i32>>,
+    /// The error that stopped xargs (first one wins), and whether it came
+    /// after the last command had started.
+    fatal: Mutex<Option<(i32, bool)>>,
 }
 
 impl Verdict {
     fn fail(&self, status: i32) {
+        self.fail_at(status, false);
+    }
+
+    fn fail_at(&self, status: i32, after_last_start: bool) {
         let mut fatal = self
             .fatal
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        fatal.get_or_insert(status);
+        fatal.get_or_insert((status, after_last_start));
     }
 
-    /// xargs' exit: a fatal error's status, except that once any command
-    /// exited non-zero xargs' exit handler turns it into 123.
+    /// xargs' exit. A fatal error makes xargs exit while its exit handler
+    /// still waits for running commands, and that handler turns the status
+    /// into 123 if any command failed: so 123 wins, unless the error came
+    /// only after the last command had started (xargs was in that handler
+    /// already, and its status stands).
     fn status(&self) -> i32 {
         let fatal = *self
             .fatal
@@ -232,8 +243,9 @@ impl Verdict {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let nonzero = self.nonzero.load(Ordering::Acquire);
         match (fatal, nonzero) {
+            (Some((status, true)), _) => status,
             (_, true) => FAILED,
-            (Some(status), false) => status,
+            (Some((status, false)), false) => status,
             (None, false) => 0,
         }
     }
@@ -245,10 +257,12 @@ fn execute(
     input: Box<dyn Read + Send>,
     prefix: &'static str,
 ) -> Exit {
-    sys::raise_nofile_limit();
+    // -P is capped where open files or processes run out (each slot is a
+    // thread with a pidfd, and pipes with --group/-k). The open-file limit
+    // is not raised: commands would inherit it.
     let slots = match options.procs {
         0 => crate::config::max_slots(),
-        n => n.min(crate::config::max_slots().max(1024)),
+        n => n.min(crate::config::max_slots()),
     };
     let settings = ExecSettings {
         shell: vec!["sh".into()],
@@ -266,11 +280,18 @@ fn execute(
             prefix,
             slot_var: options.slot_var.clone(),
         },
+        // In an interactive shell's foreground, commands stay in parx's
+        // process group as under xargs: an editor, a pager or a password
+        // prompt needs the terminal. Elsewhere each gets a group of its own,
+        // so stopping one reaches its whole tree.
+        own_group: !sys::in_terminal_foreground(),
         mode: options.output,
         tmpdir: crate::config::env_tmpdir(),
         termseq: signal::default_termseq(),
     };
     let control = Control::new(slots, signal::default_termseq());
+    // xargs dies of SIGHUP (its commands get it from the terminal too).
+    control.hangup_terminates.store(true, Ordering::Release);
     signal::install(&control);
     let terminal = match Terminal::open() {
         Ok(t) => Arc::new(t),
@@ -390,14 +411,28 @@ fn execute(
     };
 
     let utf8 = trace::utf8_locale();
-    let prompt = Mutex::new(None::<std::io::BufReader<File>>);
+    let prompt = Mutex::new(None::<Tty>);
+    let tty_checked = std::sync::OnceLock::<bool>::new();
     let pool = crate::schedule::run_pool(slots, &queue, &control, |slot, command: Command| {
         thread_local! {
             static SCRATCH: std::cell::RefCell<exec::Scratch> = std::cell::RefCell::new(exec::Scratch::default());
         }
         let name = String::from_utf8_lossy(command.argv.get(0).unwrap_or_default()).into_owned();
-        let run = if options.prompt {
-            match ask(&prompt, &command.argv, utf8, &terminal) {
+        // -o: the terminal is needed once a command is about to run.
+        let tty_ok = !options.open_tty
+            || *tty_checked.get_or_init(|| match File::open("/dev/tty") {
+                Ok(_) => true,
+                Err(err) => {
+                    say(&format!("/dev/tty: {}", describe(&err)));
+                    verdict.fail(ERROR);
+                    control.stop(StopCause::Halt { now: false });
+                    false
+                }
+            });
+        let run = if !tty_ok {
+            false
+        } else if options.prompt {
+            match ask(&prompt, &command.argv, utf8, &terminal, &control) {
                 Ok(yes) => yes,
                 Err(why) => {
                     say(&why);
@@ -429,7 +464,14 @@ fn execute(
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(&spec, &settings, &control, &terminal, &mut s.borrow_mut())
             });
-            judge(outcome.status, &name, &control, &verdict, &say);
+            judge(
+                outcome.status,
+                &name,
+                &control,
+                &verdict,
+                &say,
+                queue.is_done(),
+            );
             outcome
         } else {
             // Declined at the -p prompt: nothing ran, nothing to print.
@@ -459,15 +501,18 @@ fn execute(
     }
     drop(done_tx);
     let _ = writer.join();
-    // When parx stopped early the input thread may still wait for input;
-    // otherwise let it finish leaving stdin's offset in place.
-    if !control.is_stopping() {
+    // Let the input thread leave a seekable stdin's offset in place. A
+    // pipe or terminal may keep it waiting for input when parx stopped
+    // early; then it is left behind.
+    if stdin_offset.is_some() || !control.is_stopping() {
         let _ = input_done_rx.recv();
     }
     signal::uninstall();
     match control.cause() {
         Some(StopCause::Signal(sig)) => Exit::Signal(sig),
         Some(StopCause::BrokenPipe) => Exit::Signal(libc::SIGPIPE),
+        // parx could not write the output it collected (--group, -k).
+        Some(StopCause::OwnError) => Exit::Code(ERROR),
         _ => Exit::Code(verdict.status()),
     }
 }
@@ -481,12 +526,13 @@ fn judge(
     control: &Arc<Control>,
     verdict: &Verdict,
     say: &dyn Fn(&str),
+    after_last_start: bool,
 ) {
     match status {
         Status::Exited(0) => {}
         Status::Exited(255) => {
             say(&format!("{name}: exited with status 255; aborting"));
-            verdict.fail(EXITED_255);
+            verdict.fail_at(EXITED_255, after_last_start);
             control.stop(StopCause::Halt { now: true });
         }
         Status::Exited(_) => verdict.nonzero.store(true, Ordering::Release),
@@ -496,7 +542,7 @@ fn judge(
                 return;
             }
             say(&format!("{name}: terminated by signal {sig}"));
-            verdict.fail(KILLED);
+            verdict.fail_at(KILLED, after_last_start);
             control.stop(StopCause::Halt { now: false });
         }
         Status::NotStarted(code) => {
@@ -507,13 +553,21 @@ fn judge(
     }
 }
 
+/// The terminal `-p` reads answers from, and what was typed ahead.
+struct Tty {
+    file: File,
+    typed: Vec<u8>,
+}
+
 /// `-p`: prints the command and "?...", and reads the answer from the
-/// terminal; only an answer starting with y or Y runs it.
+/// terminal; only an answer starting with y or Y runs it. Waits in short
+/// polls, so Ctrl-C (which stops parx) is not held up by the question.
 fn ask(
-    tty: &Mutex<Option<std::io::BufReader<File>>>,
+    tty: &Mutex<Option<Tty>>,
     argv: &Argv,
     utf8: bool,
     terminal: &Terminal,
+    control: &Control,
 ) -> Result<bool, String> {
     let mut tty = tty
         .lock()
@@ -521,18 +575,38 @@ fn ask(
     if tty.is_none() {
         let file = File::open("/dev/tty")
             .map_err(|e| format!("failed to open /dev/tty for reading: {}", describe(&e)))?;
-        *tty = Some(std::io::BufReader::new(file));
+        *tty = Some(Tty {
+            file,
+            typed: Vec::new(),
+        });
     }
+    let tty = tty.as_mut().expect("opened above");
     let mut question = trace::command_line(argv, utf8);
     question.extend_from_slice(b"?...");
     terminal.with_streams(|s| {
         let _ = s.err.write_all(&question);
     });
-    let mut answer = Vec::new();
-    let reader = tty.as_mut().expect("opened above");
-    match reader.read_until(b'\n', &mut answer) {
-        Ok(0) | Err(_) => Err("Failed to read from stdin".into()),
-        Ok(_) => Ok(matches!(answer.first(), Some(b'y' | b'Y'))),
+    loop {
+        if let Some(end) = tty.typed.iter().position(|&b| b == b'\n') {
+            let yes = matches!(tty.typed.first(), Some(b'y' | b'Y'));
+            tty.typed.drain(..=end);
+            return Ok(yes);
+        }
+        if control.is_stopping() {
+            return Ok(false);
+        }
+        let fds = [Some(tty.file.as_fd()), None, None, None];
+        let ready = sys::poll_ready(fds, Some(Duration::from_millis(100)))
+            .map_err(|e| format!("Failed to read from stdin: {}", describe(&e)))?;
+        if ready[0] {
+            let mut buf = [0u8; 256];
+            match tty.file.read(&mut buf) {
+                Ok(0) => return Err("Failed to read from stdin".into()),
+                Ok(n) => tty.typed.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("Failed to read from stdin: {}", describe(&e))),
+            }
+        }
     }
 }
 

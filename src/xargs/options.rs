@@ -233,9 +233,6 @@ pub fn parse(
         // xargs' text ends in a full stop and a newline, so a blank line follows.
         warn("warning: the -E option has no effect if -0 or -d is used.\n".into());
     }
-    if o.replace.is_some() || o.max_lines > 0 {
-        o.exit_if_too_long = true;
-    }
     o.command = args[i..].to_vec();
     if o.command.is_empty() {
         o.command.push("echo".into());
@@ -573,7 +570,7 @@ mod tests {
         );
         let (parsed, warnings) = run(&["-I{}", "-n1"]);
         let Ok(Parsed::Run(o)) = parsed else { panic!() };
-        assert!(o.replace.is_some() && o.exit_if_too_long && warnings.is_empty());
+        assert!(o.replace.is_some() && o.max_args == 0 && warnings.is_empty());
     }
 
     #[test]

@@ -119,6 +119,20 @@ impl<R: Read> Reader<R> {
         self.eof_word.as_deref() == Some(word)
     }
 
+    /// The word just ended is the end-of-file word: input ends here; the
+    /// line's earlier words still count (they are in the builder).
+    fn logical_end(&mut self, first: bool) -> Option<Step> {
+        if !self.is_eof_word(&self.word) {
+            return None;
+        }
+        self.done = true;
+        Some(if first {
+            Step::End
+        } else {
+            Step::Line(Vec::new())
+        })
+    }
+
     /// Reads the next line or item into `builder`.
     pub fn next(&mut self, builder: &mut Builder) -> Result<Step, ReadError> {
         if self.done {
@@ -170,13 +184,12 @@ impl<R: Read> Reader<R> {
     /// The default: a line of blank-separated, possibly quoted words.
     fn next_line(&mut self, builder: &mut Builder) -> Result<Step, ReadError> {
         let mut state = State::Space;
-        let mut prev: Option<u8> = None;
         let mut c: Option<u8> = None;
         let mut first = true;
         let mut seen_arg = false;
         self.word.clear();
         loop {
-            prev = c.or(prev);
+            let prev = c;
             let Some(byte) = self.getc().map_err(ReadError::Io)? else {
                 // Physical end of input: what was read is the last word.
                 self.done = true;
@@ -209,25 +222,15 @@ impl<R: Read> Reader<R> {
                             state = State::Space; // a blank line
                             continue;
                         }
-                        if self.is_eof_word(&self.word) {
-                            self.done = true;
-                            return Ok(if first {
-                                Step::End
-                            } else {
-                                Step::Line(Vec::new())
-                            });
+                        if let Some(end) = self.logical_end(first) {
+                            return Ok(end);
                         }
                         return self.hand_over(builder);
                     }
                     seen_arg = true;
                     if !self.replace && is_blank(byte) {
-                        if self.is_eof_word(&self.word) {
-                            self.done = true;
-                            return Ok(if first {
-                                Step::End
-                            } else {
-                                Step::Line(Vec::new())
-                            });
+                        if let Some(end) = self.logical_end(first) {
+                            return Ok(end);
                         }
                         let word = std::mem::take(&mut self.word);
                         builder.push(&word)?;

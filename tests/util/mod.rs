@@ -174,6 +174,20 @@ impl Run {
         self
     }
 
+    /// Runs with stdout going to `out` (a file, /dev/full); collects stderr.
+    pub fn run_with_stdout(mut self, out: std::fs::File) -> Output {
+        self.cmd.args(&self.args);
+        self.cmd.stdout(out).stderr(Stdio::piped());
+        self.cmd.stdin(Stdio::piped());
+        let mut child = self.cmd.spawn().expect("parx starts");
+        let mut pipe = child.stdin.take().unwrap();
+        let data = self.stdin.take().unwrap_or_default();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+        child.wait_with_output().unwrap()
+    }
+
     pub fn output(self) -> Output {
         self.spawn().wait_with_output().unwrap()
     }
