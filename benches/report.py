@@ -28,6 +28,7 @@ SCENARIOS = [
     ("latency", "latency: 200 × `sleep 0.05`, 50 slots", None),
     ("startup", "start-up: 1 × `true`", "xargs"),
     ("scale", "scale: parx peak RSS, 10,000 vs 1,000,000 inputs", None),
+    ("pipe", "pipe: 1 GiB of lines to `wc -l`, 2 slots", "wc -l"),
 ]
 
 
@@ -192,6 +193,25 @@ def build(d):
         r = ratio(rss_mib("scale", f"{mode}, 1M"), rss_mib("scale", f"{mode}, 10k"))
         target(f"scale ({mode}): RSS at 1M ≤ 1.2 × RSS at 10k", r, r is not None and r <= 1.2,
                f"{fmt_ratio(r)} ×")
+    out.append("")
+    out.append("## Issue 7 targets (throughput = 1 / time, so ratios of times are inverted)")
+    out.append("")
+    out.append("| target | value | per round | verdict |")
+    out.append("|---|---|---|---|")
+    r = ratio(m("pipe", "GNU parallel --pipe"), m("pipe", "parx --pipe"))
+    target("pipe: parx --pipe ≥ 3 × GNU parallel's throughput", r, r is not None and r >= 3,
+           f"{fmt_ratio(r)} ×", paired("pipe", "GNU parallel --pipe", "parx --pipe"))
+    r = ratio(m("pipe", "wc -l"), m("pipe", "parx --pipe"))
+    target("pipe: parx --pipe ≥ 0.7 × `wc -l` alone", r, r is not None and r >= 0.7,
+           f"{fmt_ratio(r)} ×", paired("pipe", "wc -l", "parx --pipe"))
+    r = ratio(m("pipe", "wc -l"), m("pipe", "parx --pipe --block 8M"))
+    target("(no target) pipe: parx --pipe --block 8M vs `wc -l` alone", r, None, f"{fmt_ratio(r)} ×",
+           paired("pipe", "wc -l", "parx --pipe --block 8M"))
+    r = ratio(m("pipe", "cat > /dev/null"), m("pipe", "parx --pipe-part"))
+    target("pipe-part: ≥ 0.8 × reading the file with cat", r, r is not None and r >= 0.8,
+           f"{fmt_ratio(r)} ×", paired("pipe", "cat > /dev/null", "parx --pipe-part"))
+    r = rss_mib("pipe", "parx --pipe")
+    target("pipe: peak RSS ≤ 2 slots × 1 MiB + 16 MiB", r, r is not None and r <= 18, f"{r:.1f} MiB" if r else "—")
     out.append("")
 
     out.append("## Exact commands (hyperfine --shell=none, output to /dev/null)")

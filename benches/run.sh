@@ -2,7 +2,7 @@
 # benches/run.sh: parx against a posix_spawn floor, GNU xargs, GNU parallel and
 # (optionally) rust-parallel, all measured in this one run. See BENCHMARKS.md.
 #
-#   bash benches/run.sh                  full run (about 4-5 minutes on 2 cores)
+#   bash benches/run.sh                  full run (about 6 minutes on 2 cores)
 #   BENCH_QUICK=1 bash benches/run.sh    one round, for a smoke test
 #
 # Environment:
@@ -160,6 +160,8 @@ add $S parx run "one job per line, -j2, output grouped (default; no shell: the c
     "$PARX -j2 -a $T/seq5000 true"
 add $S "parx -u" run "as parx, but ungrouped: children inherit stdout like the floor (no pipes)" \
     "$PARX -j2 -u -a $T/seq5000 true"
+add $S "parx --xargs -P2 -n1" run "xargs mode, the same flags as the xargs row" \
+    "$PARX --xargs -P2 -n1 -a $T/seq5000 true"
 bench $S 1 1
 
 # ---------------------------------------------------------------- 2. keep-order
@@ -235,13 +237,16 @@ add $S "GNU parallel -X" slow "-j2, as many arguments per command as its line li
     "$PAR -j2 -X -a $T/seq200k $T/count-args"
 add $S "parx -X" run "-j2, as many arguments per command as fit (no {}: appended)" \
     "$PARX -j2 -X -a $T/seq200k $T/count-args"
-for name in xargs "xargs -P2" "GNU parallel -X" "parx -X"; do
+add $S "parx --xargs" run "xargs mode, the same flags as the xargs row (packs to the real limit)" \
+    "$PARX --xargs -a $T/seq200k $T/count-args"
+for name in xargs "xargs -P2" "GNU parallel -X" "parx -X" "parx --xargs"; do
     rm -f "$T/count.log"
     case $name in
     xargs) xargs -a "$T/seq200k" "$T/count-args" ;;
     "xargs -P2") xargs -P2 -a "$T/seq200k" "$T/count-args" ;;
     "GNU parallel -X") $PAR -j2 -X -a "$T/seq200k" "$T/count-args" ;;
     "parx -X") "$PARX" -j2 -X -a "$T/seq200k" "$T/count-args" ;;
+    "parx --xargs") "$PARX" --xargs -a "$T/seq200k" "$T/count-args" ;;
     esac
     extra $S "$name" commands "$(wc -l <"$T/count.log")"
     extra $S "$name" check "$(awk '{s += $1} END {print s}' "$T/count.log") args"
@@ -296,6 +301,43 @@ for mode in dry-run X; do
         extra $S "$name" wall_s "$(printf '%s\n' "${w[@]}" | median3)"
     done
 done
+
+# ---------------------------------------------------------------- 8. pipe
+# 1 GiB of text lines, split into blocks on stdin (--pipe) or in place
+# (--pipe-part); every job counts its block's lines.
+S=pipe
+yes 'the quick brown fox jumps over the lazy dog 0123456789' | head -c $((4 * BULK)) >"$T/text1g"
+add $S "wc -l" base "one wc -l reading the file itself" \
+    "sh -c 'wc -l < $T/text1g'"
+add $S "cat | wc -l" run "the file through one pipe into one wc -l" \
+    "sh -c 'cat $T/text1g | wc -l'"
+add $S "GNU parallel --pipe" slow "-j2, 1 MiB blocks (its default) to wc -l on stdin" \
+    "sh -c '$PAR -j2 --pipe wc -l < $T/text1g'"
+add $S "parx --pipe" run "-j2, 1 MiB blocks (default) to wc -l on stdin" \
+    "sh -c '$PARX -j2 --pipe wc -l < $T/text1g'"
+add $S "parx --pipe --block 8M" run "-j2, 8 MiB blocks" \
+    "sh -c '$PARX -j2 --pipe --block 8M wc -l < $T/text1g'"
+add $S "GNU parallel --pipepart" slow "-j2, the file split in place (20 parts), each part to wc -l" \
+    "$PAR -j2 -a $T/text1g --pipepart wc -l"
+add $S "parx --pipe-part" run "-j2, the file split in place (20 parts), each part spliced to wc -l" \
+    "$PARX -j2 -a $T/text1g --pipe-part wc -l"
+add $S "cat > /dev/null" run "reading the file once, for --pipe-part's target" \
+    "sh -c 'cat $T/text1g > /dev/null'"
+lines=$(wc -l <"$T/text1g")
+for name in "parx --pipe" "parx --pipe-part" "GNU parallel --pipe"; do
+    case $name in
+    "parx --pipe") got=$("$PARX" -j2 --pipe wc -l <"$T/text1g" | awk '{s += $1} END {print s}') ;;
+    "parx --pipe-part") got=$("$PARX" -j2 -a "$T/text1g" --pipe-part wc -l | awk '{s += $1} END {print s}') ;;
+    "GNU parallel --pipe") got=$($PAR -j2 --pipe wc -l <"$T/text1g" | awk '{s += $1} END {print s}') ;;
+    esac
+    if [[ $got == "$lines" ]]; then v="$got lines = wc -l"; else v="COUNTED $got, wc -l says $lines"; fi
+    extra $S "$name" check "$v"
+done
+extra $S "parx --pipe" rss_kib "$(peak_rss /dev/null sh -c "$PARX -j2 --pipe wc -l < $T/text1g")"
+extra $S "parx --pipe --block 8M" rss_kib "$(peak_rss /dev/null sh -c "$PARX -j2 --pipe --block 8M wc -l < $T/text1g")"
+extra $S "parx --pipe-part" rss_kib "$(peak_rss /dev/null "$PARX" -j2 -a "$T/text1g" --pipe-part wc -l)"
+bench $S 1 1
+rm -f "$T/text1g"
 
 # ---------------------------------------------------------------- report
 echo "- total script time: $((SECONDS - START)) s" >>"$T/meta.md"
