@@ -13,6 +13,8 @@
 #   BENCH_PARX=PATH        benchmark this parx binary instead of building the work tree
 #   BENCH_OUT=FILE         where the markdown report goes (default target/bench/results.md)
 #   BENCH_KEEP=1           keep the temp dir with the hyperfine JSON exports
+#   BENCH_ONLY="pipe scale"  run only these scenarios (trivial keep-order bulk
+#                          packing latency startup scale pipe)
 #
 # Method: every scenario runs in rounds; a round is one hyperfine call with every
 # runner once (or RUNS times), the order rotated from round to round, so slow
@@ -140,11 +142,13 @@ peak_rss() {
     /usr/bin/time -f '%M' -o "$T/time.out" "$@" >"$out"
     tail -n 1 "$T/time.out"
 }
+want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
 median3() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 REPS=3
 [[ $QUICK == 1 ]] && REPS=1
 
 # ---------------------------------------------------------------- 1. trivial
+if want trivial; then
 S=trivial
 add $S floor base "posix_spawnp \`true N\` per line, 2 in flight, children inherit stdout" \
     "$FLOOR -P2 -a $T/seq5000 true"
@@ -164,7 +168,10 @@ add $S "parx --xargs -P2 -n1" run "xargs mode, the same flags as the xargs row" 
     "$PARX --xargs -P2 -n1 -a $T/seq5000 true"
 bench $S 1 1
 
+fi
+
 # ---------------------------------------------------------------- 2. keep-order
+if want keep-order; then
 S=keep-order
 add $S "floor (unordered)" base "\`echo N\` per line, 2 in flight, children write straight to stdout in any order" \
     "$FLOOR -P2 -a $T/seq5000 echo"
@@ -187,7 +194,10 @@ for name in parx "GNU parallel" rust-parallel; do
 done
 bench $S 1 1
 
+fi
+
 # ---------------------------------------------------------------- 3. bulk output
+if want bulk; then
 S=bulk
 add $S cat base "the same 1 GiB through one pipe and one copying process into the same sink" \
     "sh -c 'head -c $((4 * BULK)) /dev/zero | cat'"
@@ -227,7 +237,10 @@ for name in parx "parx -k"; do
     extra $S "$name" check "$bytes bytes"
 done
 
+fi
+
 # ---------------------------------------------------------------- 4. packing
+if want packing; then
 S=packing
 add $S xargs base "default packing (lines capped at 128 KiB), one command at a time" \
     "xargs -a $T/seq200k $T/count-args"
@@ -253,7 +266,10 @@ for name in xargs "xargs -P2" "GNU parallel -X" "parx -X" "parx --xargs"; do
 done
 bench $S 1 2
 
+fi
+
 # ---------------------------------------------------------------- 5. latency
+if want latency; then
 S=latency
 add $S floor run "200 × \`sleep 0.05\`, 50 in flight" \
     "$FLOOR -P50 -a $T/sleep200 sleep"
@@ -267,7 +283,10 @@ add $S parx run "-j50, grouped" \
     "$PARX -j50 -a $T/sleep200 sleep"
 bench $S 2 2
 
+fi
+
 # ---------------------------------------------------------------- 6. start-up
+if want startup; then
 S=startup
 add $S floor run "one \`true 1\`" "$FLOOR -a $T/one true"
 add $S xargs base "one \`true 1\`" "xargs -a $T/one true"
@@ -276,7 +295,10 @@ add $S "GNU parallel" run "one \`true 1\`" "$PAR -a $T/one true"
 add $S parx run "one \`true 1\`" "$PARX -a $T/one true"
 bench $S 10 3
 
+fi
+
 # ---------------------------------------------------------------- 7. scale
+if want scale; then
 S=scale
 log "scale: parx peak RSS at 10,000 and 1,000,000 inputs"
 for mode in dry-run X; do
@@ -302,11 +324,14 @@ for mode in dry-run X; do
     done
 done
 
+fi
+
 # ---------------------------------------------------------------- 8. pipe
+if want pipe; then
 # 1 GiB of text lines, split into blocks on stdin (--pipe) or in place
 # (--pipe-part); every job counts its block's lines.
 S=pipe
-yes 'the quick brown fox jumps over the lazy dog 0123456789' | head -c $((4 * BULK)) >"$T/text1g"
+{ yes 'the quick brown fox jumps over the lazy dog 0123456789' || true; } | head -c $((4 * BULK)) >"$T/text1g"
 add $S "wc -l" base "one wc -l reading the file itself" \
     "sh -c 'wc -l < $T/text1g'"
 add $S "cat | wc -l" run "the file through one pipe into one wc -l" \
@@ -338,6 +363,8 @@ extra $S "parx --pipe --block 8M" rss_kib "$(peak_rss /dev/null sh -c "$PARX -j2
 extra $S "parx --pipe-part" rss_kib "$(peak_rss /dev/null "$PARX" -j2 -a "$T/text1g" --pipe-part wc -l)"
 bench $S 1 1
 rm -f "$T/text1g"
+
+fi
 
 # ---------------------------------------------------------------- report
 echo "- total script time: $((SECONDS - START)) s" >>"$T/meta.md"
