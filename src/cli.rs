@@ -199,6 +199,31 @@ pub struct Cli {
     #[arg(short = 'q', long = "quote")]
     pub quote: bool,
 
+    /// Run jobs on these hosts over ssh: [N/]HOST[,...] (N job slots; ':' is this machine).
+    ///
+    /// One ControlMaster connection per host, closed at exit; each job is a
+    /// session on it. Without N/, a host gets -j slots, or one per CPU.
+    #[arg(
+        short = 'S',
+        long = "sshlogin",
+        value_name = "[N/]HOST",
+        help_heading = "Remote hosts"
+    )]
+    pub sshlogin: Vec<String>,
+
+    /// Read -S hosts from FILE, one [N/]HOST per line (# comments).
+    #[arg(
+        long = "slf",
+        visible_alias = "sshloginfile",
+        value_name = "FILE",
+        help_heading = "Remote hosts"
+    )]
+    pub sshloginfile: Option<PathBuf>,
+
+    /// The ssh command for -S, with its options (default: $PARX_SSH, then ssh).
+    #[arg(long = "ssh", value_name = "CMD", help_heading = "Remote hosts")]
+    pub ssh: Option<OsString>,
+
     /// Shell that runs the command line (default: $PARX_SHELL, then sh).
     #[arg(long = "shell", value_name = "SHELL")]
     pub shell: Option<OsString>,

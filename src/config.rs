@@ -10,6 +10,7 @@ use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
 use crate::pipe::{unescape, BlockSize, PipeSpec};
+use crate::remote::{parse_logins, LoginSpec};
 use crate::signal::{default_termseq, TermStep};
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
@@ -88,6 +89,10 @@ pub struct Config {
     pub template: Template,
     /// `--pipe`: how stdin is cut into blocks.
     pub pipe: Option<PipeSpec>,
+    /// `-S`: the hosts jobs run on (empty: this machine only).
+    pub logins: Vec<LoginSpec>,
+    /// `--ssh` / `$PARX_SSH`: the ssh command and its options.
+    pub ssh: Vec<OsString>,
     /// `--cat`: blocks go to temporary files named by `{}`.
     pub pipe_cat: bool,
     /// `--round-robin`: a few long-lived jobs share the blocks.
@@ -321,6 +326,27 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
     }))
 }
 
+/// `-S` values and `--slf FILE` lines, as [`LoginSpec`]s.
+fn ssh_logins(
+    values: &[String],
+    file: Option<&std::path::Path>,
+) -> Result<Vec<LoginSpec>, UsageError> {
+    let mut logins = Vec::new();
+    for value in values {
+        logins.extend(parse_logins(value).map_err(UsageError)?);
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("--slf {}: {e}", path.display())))?;
+        for line in text.lines().map(str::trim) {
+            if !line.is_empty() && !line.starts_with('#') {
+                logins.extend(parse_logins(line).map_err(UsageError)?);
+            }
+        }
+    }
+    Ok(logins)
+}
+
 /// Number of CPUs parx may use.
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -445,6 +471,14 @@ impl Config {
         };
 
         let shell = shell_program(cli.shell.or_else(|| std::env::var_os("PARX_SHELL")))?;
+        let logins = ssh_logins(&cli.sshlogin, cli.sshloginfile.as_deref())?;
+        let ssh = match cli.ssh.clone().or_else(|| std::env::var_os("PARX_SSH")) {
+            Some(cmd) => shell_program(Some(cmd))?,
+            None => vec![OsString::from("ssh")],
+        };
+        if !logins.is_empty() && pipe.is_some() {
+            return Err(UsageError("--pipe with -S is not supported yet".into()));
+        }
         // A template that needs the shell would fail every job without one:
         // say so once, up front.
         if !cli.dry_run && template.direct().is_none() && !program_exists(&shell[0]) {
@@ -536,6 +570,8 @@ impl Config {
             template,
             pipe,
             pipe_cat: cli.cat,
+            logins,
+            ssh,
             pipe_round_robin: cli.round_robin,
             tag,
             packing,

@@ -306,6 +306,9 @@ pub struct JobSpec<'a> {
     /// `--pipe`: the block to write to the job's stdin, instead of the
     /// stdin [`ExecSettings`] chooses.
     pub input: Option<&'a Block>,
+    /// Give the job a pipe as stdin that parx holds open, writing nothing,
+    /// until the job has ended (`-S`: the remote side watches it).
+    pub hold_stdin: bool,
 }
 
 /// Runs one job to completion.
@@ -317,7 +320,7 @@ pub fn run_job(
     scratch: &mut Scratch,
 ) -> Outcome {
     let mut cmd = build_command(job.line, settings);
-    if job.input.is_some() {
+    if job.input.is_some() || job.hold_stdin {
         cmd.stdin(Stdio::piped());
     }
     match &settings.dialect {

@@ -52,6 +52,8 @@ pub struct Entry<'a> {
     pub timed_out: bool,
     /// The command line.
     pub command: &'a [u8],
+    /// The host (`:` for this machine).
+    pub host: &'a str,
 }
 
 /// An open job log.
@@ -125,8 +127,9 @@ pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
         signal
     };
     let mut line = format!(
-        "{}\t:\t{}.{:03}\t{:>10.3}\t0\t{}\t{}\t{}\t",
+        "{}\t{}\t{}.{:03}\t{:>10.3}\t0\t{}\t{}\t{}\t",
         entry.seq,
+        entry.host,
         start.as_secs(),
         start.subsec_millis(),
         entry.runtime.as_secs_f64(),
@@ -200,6 +203,7 @@ mod tests {
             status,
             timed_out,
             command: b"echo a\nb",
+            host: ":",
         }
     }
 

@@ -33,6 +33,7 @@ pub mod output;
 pub mod pipe;
 pub mod pool;
 pub mod progress;
+pub mod remote;
 pub mod results;
 pub mod schedule;
 pub mod signal;
@@ -191,7 +192,28 @@ where
         }
         make::Found::None => None,
     };
-    execute(Arc::new(config), batcher, jobserver)
+    // -S: one ssh connection per host, open for the whole run.
+    let remote = if config.logins.is_empty() {
+        None
+    } else {
+        let explicit = config.explicit_jobs.then_some(config.slots);
+        match remote::Remote::connect(
+            &config.logins,
+            config.ssh.clone(),
+            explicit,
+            config::cpu_count(),
+        ) {
+            Ok(r) => {
+                config.slots = r.slots();
+                Some(r)
+            }
+            Err(err) => {
+                eprintln!("parx: {err}");
+                return Exit::Code(OWN_ERROR);
+            }
+        }
+    };
+    execute(Arc::new(config), batcher, jobserver, remote)
 }
 
 /// GNU parallel options parx does not have yet: a clear word instead of
@@ -204,10 +226,6 @@ const NOT_YET: &[&str] = &[
     "-C",
     "-E",
     "--eof",
-    "-S",
-    "--sshlogin",
-    "--slf",
-    "--sshloginfile",
     "--transfer",
     "--transferfile",
     "--return",
@@ -385,7 +403,12 @@ fn output_failure(err: &std::io::Error) -> Exit {
 }
 
 /// Runs every job on the pool and writes their output.
-fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobserver>) -> Exit {
+fn execute(
+    config: Arc<Config>,
+    mut batcher: Jobs,
+    jobserver: Option<make::Jobserver>,
+    remote: Option<remote::Remote>,
+) -> Exit {
     // Each slot may hold four pipe ends and a pidfd.
     sys::raise_nofile_limit(config.slots as u64 * 5 + 64);
     let skip = match (&config.resume, &config.joblog) {
@@ -542,9 +565,17 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
             slot: slot + 1,
             args: &job.args,
         };
-        let line = match config.template.direct() {
-            Some(plan) => CommandLine::Direct(plan.render(&fill)),
-            None => CommandLine::Shell(fill_line(&config, &fill)),
+        let host = remote
+            .as_ref()
+            .map(|r| (r, r.host_of(slot)))
+            .filter(|(_, h)| !h.is_local());
+        let line = match (host, config.template.direct()) {
+            (Some((remote, host)), _) => {
+                let argv = remote.job_argv(host, &fill_line(&config, &fill), job.seq, slot);
+                CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
+            }
+            (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
+            (None, None) => CommandLine::Shell(fill_line(&config, &fill)),
         };
         // The shell line, for -v, messages and the job log: already built when
         // the job runs through the shell.
@@ -583,6 +614,8 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
                 tag: tag_for(&config, &fill),
                 timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
                 input: job.input.as_ref(),
+                // A remote job's wrapper ends it when this closes.
+                hold_stdin: host.is_some(),
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(
@@ -644,6 +677,7 @@ fn execute(config: Arc<Config>, mut batcher: Jobs, jobserver: Option<make::Jobse
             killed_by_halt,
             halt_status,
             values,
+            host: host.map(|(_, h)| h.name.clone()),
         });
     });
     if let Err(err) = pool {

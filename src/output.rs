@@ -446,6 +446,8 @@ pub struct Finished {
     pub halt_status: Option<i32>,
     /// Its values, one per input source, when `--results` needs them.
     pub values: Vec<Vec<u8>>,
+    /// The `-S` host it ran on (None: this machine).
+    pub host: Option<String>,
 }
 
 /// The output thread: writes finished jobs' output in `mode`'s order, logs
@@ -485,6 +487,7 @@ pub fn collect(
         killed_by_halt,
         halt_status,
         values,
+        host,
     } in done
     {
         if let Some(log) = log.as_mut() {
@@ -496,6 +499,7 @@ pub fn collect(
                 status: outcome.status,
                 timed_out: outcome.timed_out,
                 command: &command,
+                host: host.as_deref().unwrap_or(":"),
             };
             if let Err(err) = log.record(&entry) {
                 terminal.message(&format!("parx: {err}\n"));

@@ -460,6 +460,7 @@ fn execute(
                 tag: None,
                 timeout: None,
                 input: None,
+                hold_stdin: false,
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(&spec, &settings, &control, &terminal, &mut s.borrow_mut())
@@ -492,6 +493,7 @@ fn execute(
             killed_by_halt: false,
             halt_status: None,
             values: Vec::new(),
+            host: None,
         });
     });
     if let Err(err) = pool {
