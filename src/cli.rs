@@ -146,6 +146,11 @@ pub struct Cli {
     #[arg(long = "cat", help_heading = "Pipe mode")]
     pub cat: bool,
 
+    /// With --pipe or --pipe-part: give each block through a named pipe named by {}
+    /// (the job opens it) instead of its stdin.
+    #[arg(long = "fifo", help_heading = "Pipe mode")]
+    pub fifo: bool,
+
     /// With --pipe: one long-lived job per slot, each fed block after block
     /// (the header once); blocks go to whichever job is ready.
     #[arg(

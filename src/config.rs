@@ -95,6 +95,8 @@ pub struct Config {
     pub ssh: Vec<OsString>,
     /// `--cat`: blocks go to temporary files named by `{}`.
     pub pipe_cat: bool,
+    /// `--fifo`: blocks go through named pipes named by `{}`.
+    pub pipe_fifo: bool,
     /// `--round-robin`: a few long-lived jobs share the blocks.
     pub pipe_round_robin: bool,
     /// Output line prefix.
@@ -228,6 +230,7 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         ("--header", cli.header.is_some()),
         ("--cat", cli.cat),
         ("--round-robin", cli.round_robin),
+        ("--fifo", cli.fifo),
     ];
     if !cli.pipe && !cli.pipe_part {
         return match given.iter().find(|(_, set)| *set) {
@@ -257,7 +260,10 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
             ));
         }
     }
-    if cli.round_robin && (cli.cat || cli.pipe_part) {
+    if cli.cat && cli.fifo {
+        return Err(UsageError("--cat and --fifo: choose one".into()));
+    }
+    if cli.round_robin && (cli.cat || cli.fifo || cli.pipe_part) {
         return Err(UsageError(
             "--round-robin feeds long-lived jobs on stdin: not with --cat or --pipe-part".into(),
         ));
@@ -573,6 +579,7 @@ impl Config {
             logins,
             ssh,
             pipe_round_robin: cli.round_robin,
+            pipe_fifo: cli.fifo,
             tag,
             packing,
             exec: ExecSettings {

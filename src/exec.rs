@@ -306,6 +306,9 @@ pub struct JobSpec<'a> {
     /// `--pipe`: the block to write to the job's stdin, instead of the
     /// stdin [`ExecSettings`] chooses.
     pub input: Option<&'a Block>,
+    /// `--fifo`: write the block to this named pipe (the job opens it)
+    /// instead of the job's stdin.
+    pub fifo: Option<&'a std::path::Path>,
     /// Give the job a pipe as stdin that parx holds open, writing nothing,
     /// until the job has ended (`-S`: the remote side watches it).
     pub hold_stdin: bool,
@@ -320,7 +323,7 @@ pub fn run_job(
     scratch: &mut Scratch,
 ) -> Outcome {
     let mut cmd = build_command(job.line, settings);
-    if job.input.is_some() || job.hold_stdin {
+    if (job.input.is_some() && job.fifo.is_none()) || job.hold_stdin {
         cmd.stdin(Stdio::piped());
     }
     match &settings.dialect {
@@ -386,7 +389,9 @@ pub fn run_job(
     let pipes = Pipes {
         out: child.stdout.take(),
         err: child.stderr.take(),
-        feed: job.input.and_then(|block| Feed::start(&mut child, block)),
+        feed: job
+            .input
+            .and_then(|block| Feed::start(&mut child, block, job.fifo)),
     };
     let (stdout_bytes, input_unread) = drain(
         pipes,
@@ -437,7 +442,10 @@ pub fn run_job(
 /// pipe takes it, so a job that writes much output while it reads never
 /// deadlocks against parx.
 struct Feed<'a> {
-    pipe: std::process::ChildStdin,
+    /// The job's stdin, or (`--fifo`) the named pipe once the job opened it.
+    pipe: Option<std::fs::File>,
+    /// `--fifo`: the named pipe to open when the job starts reading it.
+    fifo: Option<&'a std::path::Path>,
     header: &'a [u8],
     body: FeedBody<'a>,
 }
@@ -464,13 +472,20 @@ impl<'a> Feed<'a> {
     /// ask for up to 1 MiB).
     const PIPE_BYTES: u64 = 1 << 20;
 
-    fn start(child: &mut Child, block: &'a Block) -> Option<Self> {
-        let pipe = child.stdin.take()?;
-        sys::set_nonblocking(pipe.as_fd()).ok()?;
-        let total = block.header.len() as u64 + block.body.len();
-        if total > 64 * 1024 {
-            sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES) as usize);
-        }
+    fn start(
+        child: &mut Child,
+        block: &'a Block,
+        fifo: Option<&'a std::path::Path>,
+    ) -> Option<Self> {
+        let pipe = match fifo {
+            Some(_) => None,
+            None => {
+                let pipe = std::fs::File::from(OwnedFd::from(child.stdin.take()?));
+                sys::set_nonblocking(pipe.as_fd()).ok()?;
+                Self::grow(&pipe, block);
+                Some(pipe)
+            }
+        };
         let body = match &block.body {
             Body::Bytes(bytes) => FeedBody::Bytes(bytes),
             Body::Stream(blocks) => FeedBody::Stream {
@@ -486,9 +501,17 @@ impl<'a> Feed<'a> {
         };
         Some(Self {
             pipe,
+            fifo,
             header: &block.header,
             body,
         })
+    }
+
+    fn grow(pipe: &std::fs::File, block: &Block) {
+        let total = block.header.len() as u64 + block.body.len();
+        if total > 64 * 1024 {
+            sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES) as usize);
+        }
     }
 
     /// Bytes not written yet.
@@ -504,7 +527,8 @@ impl<'a> Feed<'a> {
     /// Waiting for the next `--round-robin` block (the pipe is not
     /// watched meanwhile, the loop looks again after a short wait).
     fn waiting(&self) -> bool {
-        matches!(&self.body, FeedBody::Stream { current, at, .. } if *at == current.len())
+        self.pipe.is_none()
+            || matches!(&self.body, FeedBody::Stream { current, at, .. } if *at == current.len())
     }
 
     /// Writes what the pipe takes; true when done: all written, or the
@@ -512,15 +536,32 @@ impl<'a> Feed<'a> {
     /// With `--round-robin`, false also when no block is there yet.
     fn write_some(&mut self) -> bool {
         use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        if self.pipe.is_none() {
+            // --fifo: opening for writing succeeds once the job opened it for
+            // reading (ENXIO until then).
+            let path = self.fifo.expect("a feed without a pipe has a fifo");
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+            {
+                Ok(file) => self.pipe = Some(file),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return false,
+                Err(_) => return true,
+            }
+        }
+        let Some(pipe) = self.pipe.as_mut() else {
+            return true;
+        };
         loop {
             let step = if !self.header.is_empty() {
-                self.pipe
-                    .write(self.header)
+                pipe.write(self.header)
                     .map(|n| self.header = &self.header[n..])
             } else {
                 match &mut self.body {
                     FeedBody::Bytes([]) => return true,
-                    FeedBody::Bytes(b) => self.pipe.write(b).map(|n| *b = &b[n..]),
+                    FeedBody::Bytes(b) => pipe.write(b).map(|n| *b = &b[n..]),
                     FeedBody::Stream {
                         blocks,
                         current,
@@ -537,12 +578,12 @@ impl<'a> Feed<'a> {
                                 crate::pipe::Next::End => return true,
                             }
                         }
-                        self.pipe.write(&current[*at..]).map(|n| *at += n)
+                        pipe.write(&current[*at..]).map(|n| *at += n)
                     }
                     FeedBody::Range { left: 0, .. } => return true,
                     FeedBody::Range { file, offset, left } => {
                         let want = (*left).min(Self::PIPE_BYTES) as usize;
-                        match sys::splice_to_pipe(file.as_fd(), offset, self.pipe.as_fd(), want) {
+                        match sys::splice_to_pipe(file.as_fd(), offset, pipe.as_fd(), want) {
                             // The file is shorter than when it was split.
                             Ok(0) => return true,
                             Ok(n) => {
@@ -681,7 +722,8 @@ fn drain(
             pidfd,
             feed.as_ref()
                 .filter(|f| !f.waiting())
-                .map(|f| f.pipe.as_fd()),
+                .and_then(|f| f.pipe.as_ref())
+                .map(AsFd::as_fd),
         ];
         let mut timeout = watch.wait_for();
         if feed.as_ref().is_some_and(Feed::waiting) {

@@ -221,7 +221,6 @@ where
 const NOT_YET: &[&str] = &[
     "--shuf",
     "--regexp",
-    "--fifo",
     "--colsep",
     "-C",
     "-E",
@@ -560,6 +559,24 @@ fn execute(
                 None
             }
         };
+        // --fifo: the block goes through a named pipe, named by {}.
+        let fifo = match (config.pipe_fifo, &job.input) {
+            (true, Some(_)) => match pipe::make_fifo(&config.exec.tmpdir) {
+                Ok(path) => {
+                    job.args = vec![path.as_os_str().as_encoded_bytes().to_vec()];
+                    Some(path)
+                }
+                Err(err) => {
+                    terminal.message(&format!(
+                        "parx: --fifo: cannot make a named pipe in {}: {err}\n",
+                        config.exec.tmpdir.display()
+                    ));
+                    control.stop(StopCause::OwnError);
+                    return;
+                }
+            },
+            _ => None,
+        };
         let fill = Fill {
             seq: job.seq,
             slot: slot + 1,
@@ -616,6 +633,7 @@ fn execute(
                 input: job.input.as_ref(),
                 // A remote job's wrapper ends it when this closes.
                 hold_stdin: host.is_some(),
+                fifo: fifo.as_deref(),
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(

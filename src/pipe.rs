@@ -328,6 +328,15 @@ impl Chunker {
     }
 }
 
+/// `--fifo`: a named pipe in `dir` for one block, removed when the guard
+/// is dropped.
+pub fn make_fifo(dir: &std::path::Path) -> std::io::Result<tempfile::TempPath> {
+    let named = tempfile::Builder::new()
+        .prefix("parx")
+        .make_in(dir, crate::sys::mkfifo)?;
+    Ok(named.into_temp_path())
+}
+
 /// `--round-robin`: hands blocks to at most `slots` long-lived jobs, which
 /// take them from one shared stream as they are ready. Each job gets the
 /// header once, before its first block.

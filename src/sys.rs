@@ -194,6 +194,19 @@ pub(crate) fn is_printable(c: char) -> bool {
     unsafe { iswprint(u32::from(c)) != 0 }
 }
 
+/// Makes a named pipe at `path` (mode 0600).
+pub(crate) fn mkfifo(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: c is a valid NUL-terminated path for the call's duration.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Whether `signal` is ignored (SIG_IGN), as `nohup` or a shell's `&`
 /// leaves SIGHUP or SIGINT: parx then leaves it ignored.
 pub(crate) fn is_ignored(signal: i32) -> bool {

@@ -204,6 +204,32 @@ fn round_robin_feeds_at_most_one_job_per_slot() {
 }
 
 #[test]
+fn fifo_blocks_arrive_whole_and_the_pipes_are_removed() {
+    let env = Env::new();
+    let input: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let out = env
+        .parx(["-k", "--pipe", "--fifo", "--block", "100k", "cat {}"])
+        .stdin(input.as_bytes())
+        .stdout();
+    assert!(
+        out == input,
+        "the blocks put together differ from the input"
+    );
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("parx"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A job that never opens its pipe does not hang parx; its block fails.
+    let out = env
+        .parx(["--pipe", "--fifo", "-N", "1", "true"])
+        .stdin("a\n")
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
 fn cat_files_are_removed_after_their_jobs() {
     let env = Env::new();
     let out = env

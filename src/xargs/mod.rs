@@ -461,6 +461,7 @@ fn execute(
                 timeout: None,
                 input: None,
                 hold_stdin: false,
+                fifo: None,
             };
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(&spec, &settings, &control, &terminal, &mut s.borrow_mut())
