@@ -16,6 +16,7 @@ mod output;
 mod pipe;
 mod progress;
 mod signals;
+mod ssh_harness;
 mod xargs_conformance;
 mod xargs_diff;
 mod xargs_mode;

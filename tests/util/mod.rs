@@ -1,7 +1,10 @@
 //! The test harness: a temporary directory per test, a wrapper around the
-//! parx binary, and a deterministic child program.
+//! parx binary, a deterministic child program, and a throwaway sshd
+//! ([`sshd`]).
 
 #![allow(dead_code)]
+
+pub mod sshd;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
