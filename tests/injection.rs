@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use crate::util::{child_bin, Env};
 
 /// Inputs a shell would treat as code if they were pasted in unquoted.
-fn corpus() -> Vec<Vec<u8>> {
+pub fn corpus() -> Vec<Vec<u8>> {
     let texts: &[&str] = &[
         ";touch CANARY",
         "; touch CANARY ;",

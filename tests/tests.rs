@@ -15,6 +15,7 @@ mod man;
 mod output;
 mod pipe;
 mod progress;
+mod remote;
 mod signals;
 mod ssh_harness;
 mod xargs_conformance;

@@ -1,0 +1,132 @@
+//! `-S`: jobs on "remote" hosts, two aliases of a throwaway sshd on
+//! 127.0.0.1 (util::sshd), over parx's ControlMaster connections.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::process::ExitStatusExt;
+
+use crate::util::sshd::Sshd;
+use crate::util::{wait_for, Env};
+
+fn parx_remote(env: &Env, sshd: &Sshd, logins: &str) -> crate::util::Run {
+    env.parx(["--ssh", &sshd.ssh_command(), "-S", logins])
+}
+
+#[test]
+fn hostile_values_reach_remote_jobs_as_literal_text() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let corpus: Vec<Vec<u8>> = crate::injection::corpus()
+        .into_iter()
+        .filter(|v| !v.contains(&0))
+        .collect();
+    let mut args: Vec<OsString> = vec!["-k".into(), "printf '%s\\0' {}".into(), ":::".into()];
+    args.extend(corpus.iter().cloned().map(OsString::from_vec));
+    let out = parx_remote(&env, &sshd, "2/h1").arg_last(&args).output();
+    assert!(out.status.success(), "{out:?}");
+    let got: Vec<&[u8]> = out.stdout.split(|&b| b == 0).collect();
+    let expected: Vec<&[u8]> = corpus.iter().map(Vec::as_slice).collect();
+    assert_eq!(
+        &got[..got.len() - 1],
+        &expected[..],
+        "values changed on the way"
+    );
+    // Nothing ran as code, on either side.
+    let remote = sshd.run("h1", "ls -a");
+    assert!(!String::from_utf8_lossy(&remote.stdout).contains("CANARY"));
+    assert!(!env.path("CANARY").exists());
+}
+
+#[test]
+fn two_hosts_share_the_work_and_the_log_names_them() {
+    let sshd = Sshd::start(&["h1", "h2"]);
+    let env = Env::new();
+    let log = env.path("log");
+    let out = parx_remote(&env, &sshd, "1/h1,1/h2")
+        .arg_last([
+            "--joblog",
+            log.to_str().unwrap(),
+            "-k",
+            "sleep 0.2; echo {} $PARX_SEQ",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+        ])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a 1\nb 2\nc 3\nd 4\n");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let hosts: std::collections::BTreeSet<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(hosts.into_iter().collect::<Vec<_>>(), ["h1", "h2"], "{log}");
+}
+
+#[test]
+fn exit_statuses_come_back_and_this_machine_can_join() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let out = parx_remote(&env, &sshd, "1/h1,1/:")
+        .arg_last(["exit {}", ":::", "0", "3", "0", "4"])
+        .output();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn interrupting_parx_leaves_no_remote_process() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let mut run = parx_remote(&env, &sshd, "2/h1")
+        .arg_last(["sleep 34 & sleep 34; echo never", ":::", "1", "2", "3"])
+        .spawn_guarded();
+    wait_for("remote jobs to start", || {
+        sshd.processes_of_user()
+            .iter()
+            .filter(|(_, cmd)| cmd.starts_with("sleep 34"))
+            .count()
+            == 4
+    });
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    wait_for("no remote process left", || {
+        sshd.processes_of_user().is_empty()
+    });
+}
+
+#[test]
+fn a_timeout_ends_the_remote_job_too() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let out = parx_remote(&env, &sshd, "1/h1")
+        .arg_last(["--timeout", "1", "sleep 35; echo never", ":::", "a"])
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("never"));
+    wait_for("no remote process left", || {
+        sshd.processes_of_user().is_empty()
+    });
+}
+
+#[test]
+fn a_host_that_cannot_be_reached_is_named() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let out = parx_remote(&env, &sshd, "no-such-host.invalid")
+        .arg_last(["echo", ":::", "a"])
+        .output();
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot connect to no-such-host.invalid"),
+        "{err}"
+    );
+}
