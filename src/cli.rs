@@ -225,6 +225,54 @@ pub struct Cli {
     )]
     pub sshloginfile: Option<PathBuf>,
 
+    /// With -S: copy FILE (replacement strings allowed) to the host before the job (rsync).
+    #[arg(
+        long = "transferfile",
+        visible_alias = "tf",
+        value_name = "FILE",
+        help_heading = "Remote hosts"
+    )]
+    pub transferfile: Vec<OsString>,
+
+    /// With -S: copy the input file ({}) to the host first; --transferfile {}.
+    #[arg(long = "transfer", help_heading = "Remote hosts")]
+    pub transfer: bool,
+
+    /// With -S: copy FILE back from the host after the job (replacement strings allowed).
+    #[arg(long = "return", value_name = "FILE", help_heading = "Remote hosts")]
+    pub return_files: Vec<OsString>,
+
+    /// With -S: remove the transferred and returned files on the host after the job.
+    #[arg(long = "cleanup", help_heading = "Remote hosts")]
+    pub cleanup: bool,
+
+    /// With -S: --transfer --return FILE --cleanup.
+    #[arg(long = "trc", value_name = "FILE", help_heading = "Remote hosts")]
+    pub trc: Vec<OsString>,
+
+    /// With -S: copy FILE to every host once, before its first job.
+    #[arg(
+        long = "basefile",
+        visible_alias = "bf",
+        value_name = "FILE",
+        help_heading = "Remote hosts"
+    )]
+    pub basefile: Vec<OsString>,
+
+    /// With -S: run jobs in DIR on the host (created if missing; '...': a
+    /// temporary directory per job, removed after it).
+    #[arg(
+        long = "workdir",
+        visible_alias = "wd",
+        value_name = "DIR",
+        help_heading = "Remote hosts"
+    )]
+    pub workdir: Option<OsString>,
+
+    /// With -S: pass the environment variable VAR to remote jobs.
+    #[arg(long = "env", value_name = "VAR", help_heading = "Remote hosts")]
+    pub env: Vec<String>,
+
     /// The ssh command for -S, with its options (default: $PARX_SSH, then ssh).
     #[arg(long = "ssh", value_name = "CMD", help_heading = "Remote hosts")]
     pub ssh: Option<OsString>,

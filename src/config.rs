@@ -10,7 +10,7 @@ use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
 use crate::pipe::{unescape, BlockSize, PipeSpec};
-use crate::remote::{parse_logins, LoginSpec};
+use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
 use crate::signal::{default_termseq, TermStep};
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
@@ -93,6 +93,8 @@ pub struct Config {
     pub logins: Vec<LoginSpec>,
     /// `--ssh` / `$PARX_SSH`: the ssh command and its options.
     pub ssh: Vec<OsString>,
+    /// Files moved around remote jobs, their directory, their environment.
+    pub staging: Staging,
     /// `--cat`: blocks go to temporary files named by `{}`.
     pub pipe_cat: bool,
     /// `--fifo`: blocks go through named pipes named by `{}`.
@@ -332,6 +334,32 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
     }))
 }
 
+/// `--transferfile`, `--return`, `--trc`, `--cleanup`, `--basefile`,
+/// `--workdir`, `--env`.
+fn staging(cli: &Cli, replace: Option<&[u8]>) -> Staging {
+    let parse = |t: &OsString| Template::parse_tag(t, replace);
+    let input = OsString::from("{}");
+    let mut transfer: Vec<Template> = cli.transferfile.iter().map(parse).collect();
+    if cli.transfer || !cli.trc.is_empty() {
+        transfer.push(parse(&input));
+    }
+    let returns = cli.return_files.iter().chain(&cli.trc).map(parse).collect();
+    Staging {
+        transfer,
+        returns,
+        cleanup: cli.cleanup || !cli.trc.is_empty(),
+        basefiles: cli.basefile.iter().map(PathBuf::from).collect(),
+        workdir: cli.workdir.as_ref().map(|w| {
+            if w == "..." {
+                Workdir::PerJob
+            } else {
+                Workdir::Dir(w.as_encoded_bytes().to_vec())
+            }
+        }),
+        env: cli.env.clone(),
+    }
+}
+
 /// `-S` values and `--slf FILE` lines, as [`LoginSpec`]s.
 fn ssh_logins(
     values: &[String],
@@ -476,12 +504,18 @@ impl Config {
             OutputMode::Group
         };
 
-        let shell = shell_program(cli.shell.or_else(|| std::env::var_os("PARX_SHELL")))?;
+        let shell = shell_program(cli.shell.clone().or_else(|| std::env::var_os("PARX_SHELL")))?;
         let logins = ssh_logins(&cli.sshlogin, cli.sshloginfile.as_deref())?;
         let ssh = match cli.ssh.clone().or_else(|| std::env::var_os("PARX_SSH")) {
             Some(cmd) => shell_program(Some(cmd))?,
             None => vec![OsString::from("ssh")],
         };
+        let staging = staging(&cli, template_options.replace.as_deref());
+        if logins.is_empty() && !staging.is_empty() {
+            return Err(UsageError(
+                "--transfer, --return, --cleanup, --basefile, --workdir and --env need -S".into(),
+            ));
+        }
         if !logins.is_empty() && pipe.is_some() {
             return Err(UsageError("--pipe with -S is not supported yet".into()));
         }
@@ -578,6 +612,7 @@ impl Config {
             pipe_cat: cli.cat,
             logins,
             ssh,
+            staging,
             pipe_round_robin: cli.round_robin,
             pipe_fifo: cli.fifo,
             tag,

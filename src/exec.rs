@@ -189,6 +189,19 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A job that did not run (declined, or its files could not be sent).
+    pub fn not_run(status: Status) -> Self {
+        Outcome {
+            status,
+            captured: Some(Captured::default()),
+            timed_out: false,
+            started: SystemTime::now(),
+            runtime: Duration::ZERO,
+            stdout_bytes: 0,
+            input_unread: 0,
+        }
+    }
+
     /// Failed: a non-zero exit, a signal, no start, a timeout, lost output,
     /// or a `--pipe` block not taken whole.
     pub fn is_failure(&self) -> bool {

@@ -205,6 +205,14 @@ where
         ) {
             Ok(r) => {
                 config.slots = r.slots();
+                let dir = match &config.staging.workdir {
+                    Some(remote::Workdir::Dir(d)) => Some(d.as_slice()),
+                    _ => None,
+                };
+                if let Err(err) = r.send_basefiles(&config.staging.basefiles, dir) {
+                    eprintln!("parx: --basefile: {err}");
+                    return Exit::Code(OWN_ERROR);
+                }
                 Some(r)
             }
             Err(err) => {
@@ -225,14 +233,6 @@ const NOT_YET: &[&str] = &[
     "-C",
     "-E",
     "--eof",
-    "--transfer",
-    "--transferfile",
-    "--return",
-    "--cleanup",
-    "--trc",
-    "--basefile",
-    "--workdir",
-    "--env",
     "--onall",
     "--nonall",
     "--retry-failed",
@@ -586,9 +586,30 @@ fn execute(
             .as_ref()
             .map(|r| (r, r.host_of(slot)))
             .filter(|(_, h)| !h.is_local());
+        // -S staging: this job's directory and files on its host.
+        let render = |templates: &[template::Template]| -> Vec<Vec<u8>> {
+            templates
+                .iter()
+                .map(|t| {
+                    let mut text = Vec::new();
+                    t.render_line(&fill, false, &mut text);
+                    text
+                })
+                .collect()
+        };
+        let workdir = host.and_then(|_| config.staging.dir_for(job.seq));
+        let (sent, wanted) = match host {
+            Some(_) => (
+                render(&config.staging.transfer),
+                render(&config.staging.returns),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let line = match (host, config.template.direct()) {
             (Some((remote, host)), _) => {
-                let argv = remote.job_argv(host, &fill_line(&config, &fill), job.seq, slot);
+                let mut remote_line = config.staging.prelude(workdir.as_deref());
+                remote_line.extend(fill_line(&config, &fill));
+                let argv = remote.job_argv(host, &remote_line, job.seq, slot);
                 CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
             }
             (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
@@ -604,6 +625,21 @@ fn execute(
             let mut text = text();
             text.push(b'\n');
             terminal.message(&String::from_utf8_lossy(&text));
+        }
+        if let Some((remote, host)) = host {
+            if let Err(why) = remote.send(host, &sent, workdir.as_deref()) {
+                terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, host.name));
+                let _ = done_tx.send(Finished {
+                    seq: job.seq,
+                    outcome: exec::Outcome::not_run(exec::Status::NotStarted(255)),
+                    command: text(),
+                    killed_by_halt: false,
+                    halt_status: None,
+                    values: Vec::new(),
+                    host: Some(host.name.clone()),
+                });
+                return;
+            }
         }
         let mut attempt = 1;
         // The previous failed attempt, reported if parx stops before the next.
@@ -664,7 +700,30 @@ fn execute(
             previous = Some(outcome);
             attempt += 1;
         };
-        let Some(outcome) = outcome else { return };
+        let Some(mut outcome) = outcome else { return };
+        if let Some((remote, host)) = host {
+            let fetched = remote.fetch(host, &wanted, workdir.as_deref());
+            if let Err(why) = &fetched {
+                terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, host.name));
+                if outcome.status.is_success() {
+                    outcome.status = exec::Status::Exited(255);
+                }
+            }
+            let per_job_dir = config.staging.workdir == Some(remote::Workdir::PerJob);
+            if config.staging.cleanup || per_job_dir {
+                let files: Vec<Vec<u8>> = if config.staging.cleanup {
+                    sent.iter().chain(&wanted).cloned().collect()
+                } else {
+                    Vec::new()
+                };
+                if let Err(why) = remote.clean(host, &files, workdir.as_deref(), per_job_dir) {
+                    terminal.message(&format!(
+                        "parx: job {} on {}: cleaning up: {why}\n",
+                        job.seq, host.name
+                    ));
+                }
+            }
+        }
         let command = if config.joblog.is_some() || config.halt.is_some() {
             text()
         } else {

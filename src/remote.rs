@@ -54,6 +54,79 @@ pub fn parse_logins(text: &str) -> Result<Vec<LoginSpec>, String> {
     Ok(out)
 }
 
+/// Files moved around remote jobs, and where they run (`--transferfile`,
+/// `--return`, `--cleanup`, `--basefile`, `--workdir`, `--env`).
+#[derive(Debug, Clone, Default)]
+pub struct Staging {
+    /// Copied to the host before each job (templates: `{}` etc.).
+    pub transfer: Vec<crate::template::Template>,
+    /// Copied back after each job.
+    pub returns: Vec<crate::template::Template>,
+    /// Remove both on the host after the job.
+    pub cleanup: bool,
+    /// Copied to each host once, before its first job.
+    pub basefiles: Vec<PathBuf>,
+    /// Where jobs run on the host (default: the login directory).
+    pub workdir: Option<Workdir>,
+    /// Environment variables passed on.
+    pub env: Vec<String>,
+}
+
+/// `--workdir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workdir {
+    /// This directory (relative to the login directory unless absolute).
+    Dir(Vec<u8>),
+    /// `...`: a fresh directory per job, removed after it.
+    PerJob,
+}
+
+impl Staging {
+    /// True when no option asks for any of this.
+    pub fn is_empty(&self) -> bool {
+        self.transfer.is_empty()
+            && self.returns.is_empty()
+            && !self.cleanup
+            && self.basefiles.is_empty()
+            && self.workdir.is_none()
+            && self.env.is_empty()
+    }
+
+    /// The job's directory on the host, for job `seq`.
+    pub fn dir_for(&self, seq: u64) -> Option<Vec<u8>> {
+        match &self.workdir {
+            None => None,
+            Some(Workdir::Dir(d)) => Some(d.clone()),
+            Some(Workdir::PerJob) => {
+                Some(format!(".parx-tmp/{}-{}", std::process::id(), seq).into_bytes())
+            }
+        }
+    }
+
+    /// What goes before a remote job's command line: `export VAR=value`
+    /// for `--env`, and `cd` into its directory.
+    pub fn prelude(&self, dir: Option<&[u8]>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for name in &self.env {
+            if let Some(value) = std::env::var_os(name) {
+                out.extend_from_slice(b"export ");
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'=');
+                out.extend(quote(value.as_encoded_bytes()));
+                out.extend_from_slice(b"; ");
+            }
+        }
+        if let Some(dir) = dir {
+            out.extend_from_slice(b"mkdir -p ");
+            out.extend(quote(dir));
+            out.extend_from_slice(b" && cd ");
+            out.extend(quote(dir));
+            out.extend_from_slice(b" && ");
+        }
+        out
+    }
+}
+
 /// A host jobs can run on.
 #[derive(Debug)]
 pub struct Host {
@@ -197,6 +270,161 @@ impl Remote {
             .output()
             .ok()?;
         String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    }
+
+    /// rsync's `-e`: this run's ssh, through `host`'s connection.
+    fn rsync_shell(&self, host: &Host) -> String {
+        let control = host.control.as_ref().expect("a remote host");
+        let mut words: Vec<String> = self
+            .ssh
+            .iter()
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        words.push("-o".into());
+        words.push(format!("ControlPath={}", control.display()));
+        words.push("-o".into());
+        words.push("ControlMaster=no".into());
+        shell_words::join(words)
+    }
+
+    /// Runs `command` on `host` over its connection; its stderr on failure.
+    pub fn run_on(&self, host: &Host, command: &[u8]) -> Result<(), String> {
+        let control = host.control.as_ref().expect("a remote host");
+        let out = self
+            .ssh_to(control)
+            .arg("-T")
+            .arg(&host.name)
+            .arg(std::ffi::OsStr::from_bytes(command))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    fn rsync(&self, host: &Host, args: &[&std::ffi::OsStr]) -> Result<(), String> {
+        let out = Command::new("rsync")
+            .args(["-rlDzR", "-e"])
+            .arg(self.rsync_shell(host))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run rsync: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// Copies `files` to `host`, into `dir` (the login directory when None),
+    /// keeping relative paths as they are (`a/b.txt` → `DIR/a/b.txt`);
+    /// absolute paths land at the same place.
+    pub fn send(&self, host: &Host, files: &[Vec<u8>], dir: Option<&[u8]>) -> Result<(), String> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        if let Some(dir) = dir {
+            let mut mkdir = b"mkdir -p ".to_vec();
+            mkdir.extend(quote(dir));
+            self.run_on(host, &mkdir)?;
+        }
+        for file in files {
+            let absolute = file.first() == Some(&b'/');
+            let dest = match (absolute, dir) {
+                (true, _) => "/".to_string(),
+                (false, Some(d)) => format!("{}/", String::from_utf8_lossy(d)),
+                (false, None) => String::new(),
+            };
+            let target = format!("{}:{dest}", host.name);
+            self.rsync(
+                host,
+                &[
+                    std::ffi::OsStr::from_bytes(file),
+                    std::ffi::OsStr::new(&target),
+                ],
+            )
+            .map_err(|e| format!("--transferfile {}: {e}", String::from_utf8_lossy(file)))?;
+        }
+        Ok(())
+    }
+
+    /// Copies `files` back from `host`'s `dir` to the same relative paths
+    /// here.
+    pub fn fetch(&self, host: &Host, files: &[Vec<u8>], dir: Option<&[u8]>) -> Result<(), String> {
+        for file in files {
+            let relative = file.strip_prefix(b"./").unwrap_or(file);
+            let source = match dir {
+                _ if relative.first() == Some(&b'/') => {
+                    format!("{}:{}", host.name, String::from_utf8_lossy(relative))
+                }
+                // DIR/./FILE: rsync -R recreates FILE's path below "." here.
+                Some(d) => format!(
+                    "{}:{}/./{}",
+                    host.name,
+                    String::from_utf8_lossy(d),
+                    String::from_utf8_lossy(relative)
+                ),
+                None => format!("{}:./{}", host.name, String::from_utf8_lossy(relative)),
+            };
+            let dest = if relative.first() == Some(&b'/') {
+                "/"
+            } else {
+                "."
+            };
+            self.rsync(
+                host,
+                &[std::ffi::OsStr::new(&source), std::ffi::OsStr::new(dest)],
+            )
+            .map_err(|e| format!("--return {}: {e}", String::from_utf8_lossy(file)))?;
+        }
+        Ok(())
+    }
+
+    /// Removes `files` (and, for a per-job directory, the directory) on
+    /// `host`.
+    pub fn clean(
+        &self,
+        host: &Host,
+        files: &[Vec<u8>],
+        dir: Option<&[u8]>,
+        whole_dir: bool,
+    ) -> Result<(), String> {
+        let mut command = Vec::new();
+        if let Some(dir) = dir {
+            command.extend_from_slice(b"cd ");
+            command.extend(quote(dir));
+            command.extend_from_slice(b" && ");
+        }
+        command.extend_from_slice(b"rm -f --");
+        for file in files {
+            command.push(b' ');
+            command.extend(quote(file));
+        }
+        if let (true, Some(dir)) = (whole_dir, dir) {
+            command.extend_from_slice(b" && cd && rm -rf -- ");
+            command.extend(quote(dir));
+        }
+        self.run_on(host, &command)
+    }
+
+    /// `--basefile`: copies `files` to every remote host.
+    pub fn send_basefiles(&self, files: &[PathBuf], dir: Option<&[u8]>) -> Result<(), String> {
+        let files: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| f.as_os_str().as_encoded_bytes().to_vec())
+            .collect();
+        for host in self.hosts.iter().filter(|h| !h.is_local()) {
+            self.send(host, &files, dir)?;
+        }
+        Ok(())
     }
 
     /// The local argv that runs `line` (a shell command line) as job `seq`

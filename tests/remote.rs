@@ -130,3 +130,72 @@ fn a_host_that_cannot_be_reached_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn files_go_there_and_back_and_are_cleaned_up() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    env.write("a.txt", "hello\n");
+    std::fs::create_dir(env.path("sub")).unwrap();
+    env.write("sub/b c.txt", "world\n");
+    env.write("base.cfg", "base\n");
+    let out = parx_remote(&env, &sshd, "1/h1")
+        .arg_last([
+            "--basefile",
+            "base.cfg",
+            "--trc",
+            "{}.out",
+            "cat base.cfg {} > {}.out",
+            ":::",
+            "a.txt",
+            "sub/b c.txt",
+        ])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("a.txt.out")).unwrap(),
+        "base\nhello\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("sub/b c.txt.out")).unwrap(),
+        "base\nworld\n"
+    );
+    // --cleanup removed what was sent and returned; the base file stays.
+    let left = sshd.run("h1", "find . -type f ! -path './.*' | sort");
+    assert_eq!(String::from_utf8_lossy(&left.stdout), "./base.cfg\n");
+}
+
+#[test]
+fn a_per_job_workdir_and_environment() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    env.write("in.txt", "12345\n");
+    let out = parx_remote(&env, &sshd, "1/h1")
+        .env("PARX_TEST_GREETING", "hi there")
+        .arg_last([
+            "--workdir",
+            "...",
+            "--env",
+            "PARX_TEST_GREETING",
+            "--transfer",
+            "--return",
+            "{}.n",
+            "wc -c < {} > {}.n; echo \"$PARX_TEST_GREETING\"; pwd",
+            ":::",
+            "in.txt",
+        ])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("hi there\n"), "{stdout}");
+    assert!(stdout.contains("/.parx-tmp/"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("in.txt.n"))
+            .unwrap()
+            .trim(),
+        "6"
+    );
+    // The per-job directory is gone afterwards.
+    let left = sshd.run("h1", "ls -A .parx-tmp");
+    assert_eq!(String::from_utf8_lossy(&left.stdout), "");
+}

@@ -27,11 +27,11 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::exec::{self, Argv, CommandLine, Dialect, ExecSettings, JobSpec, JobStdin, Status};
 use crate::exit::Exit;
-use crate::output::{Captured, Finished, Terminal};
+use crate::output::{Finished, Terminal};
 use crate::schedule::Queue;
 use crate::signal::{self, Control, StopCause};
 use crate::{describe, sys};
@@ -477,15 +477,7 @@ fn execute(
             outcome
         } else {
             // Declined at the -p prompt: nothing ran, nothing to print.
-            exec::Outcome {
-                status: Status::Exited(0),
-                captured: Some(Captured::default()),
-                timed_out: false,
-                started: SystemTime::now(),
-                runtime: Duration::ZERO,
-                stdout_bytes: 0,
-                input_unread: 0,
-            }
+            exec::Outcome::not_run(Status::Exited(0))
         };
         let _ = done_tx.send(Finished {
             seq: command.seq,
