@@ -303,6 +303,29 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
     }
 }
 
+/// Spawns `cmd`; while the system is out of processes (EAGAIN: the
+/// process limit, or memory for a fork), waits and tries again, as running
+/// jobs end and free their processes, rather than failing the job. Gives up
+/// after a minute, or when parx is stopping.
+fn spawn_when_possible(cmd: &mut Command, control: &Control) -> io::Result<Child> {
+    let mut wait = Duration::from_millis(5);
+    let mut waited = Duration::ZERO;
+    loop {
+        match cmd.spawn() {
+            Err(err)
+                if err.raw_os_error() == Some(libc::EAGAIN)
+                    && waited < Duration::from_secs(60)
+                    && !control.is_stopping() =>
+            {
+                std::thread::sleep(wait);
+                waited += wait;
+                wait = (wait * 2).min(Duration::from_millis(500));
+            }
+            result => return result,
+        }
+    }
+}
+
 /// One job to run.
 #[derive(Debug)]
 pub struct JobSpec<'a> {
@@ -360,7 +383,7 @@ pub fn run_job(
         tag: job.tag.clone(),
         ..Captured::default()
     };
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn_when_possible(&mut cmd, control) {
         Ok(child) => child,
         Err(err) => {
             let (message, code) = spawn_failure(job.line, settings, &err);

@@ -452,3 +452,50 @@ fn a_background_child_does_not_keep_the_job_running() {
             .status();
     }
 }
+
+#[test]
+fn out_of_processes_means_wait_and_retry_not_fail() {
+    // RLIMIT_NPROC does not bind root: run parx as nobody, with room for
+    // its own threads and a few jobs only. The other jobs' spawns fail with
+    // EAGAIN until running ones end; parx must wait for them, not fail them.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1));
+    assert_eq!(
+        euid,
+        Some("0"),
+        "this test drops to user nobody: run it as root (as .ci/run does in CI)"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let parx = env.path("parx");
+    std::fs::copy(crate::util::parx_bin(), &parx).unwrap();
+    let mut args: Vec<String> = [
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "prlimit",
+        "--nproc=12",
+        "--",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(parx.display().to_string());
+    args.extend(["-j6", "sleep", ":::"].iter().map(|s| s.to_string()));
+    args.extend(std::iter::repeat("0.1".to_string()).take(12));
+    let out = std::process::Command::new("setpriv")
+        .args(&args)
+        .current_dir(env.dir.path())
+        .output()
+        .expect("setpriv and prlimit (util-linux) run");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
