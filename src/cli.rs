@@ -273,6 +273,20 @@ pub struct Cli {
     #[arg(long = "env", value_name = "VAR", help_heading = "Remote hosts")]
     pub env: Vec<String>,
 
+    /// Run each job through Slurm's srun: a job step inside an allocation
+    /// (-j defaults to its tasks), a Slurm job of its own outside one.
+    #[arg(long = "slurm", help_heading = "Slurm")]
+    pub slurm: bool,
+
+    /// With --slurm: more srun options, e.g. '-c4 --mem=2G -p gpu'.
+    #[arg(
+        long = "slurm-args",
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        help_heading = "Slurm"
+    )]
+    pub slurm_args: Option<String>,
+
     /// The ssh command for -S, with its options (default: $PARX_SSH, then ssh).
     #[arg(long = "ssh", value_name = "CMD", help_heading = "Remote hosts")]
     pub ssh: Option<OsString>,

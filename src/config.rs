@@ -12,6 +12,7 @@ use crate::input::{SourceKind, SourceSpec};
 use crate::pipe::{unescape, BlockSize, PipeSpec};
 use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
 use crate::signal::{default_termseq, TermStep};
+use crate::slurm::Slurm;
 use crate::sys;
 use crate::template::{Template, TemplateOptions};
 use crate::units::{
@@ -95,6 +96,8 @@ pub struct Config {
     pub ssh: Vec<OsString>,
     /// Files moved around remote jobs, their directory, their environment.
     pub staging: Staging,
+    /// `--slurm`: jobs run through srun.
+    pub slurm: Option<Slurm>,
     /// `--cat`: blocks go to temporary files named by `{}`.
     pub pipe_cat: bool,
     /// `--fifo`: blocks go through named pipes named by `{}`.
@@ -516,6 +519,28 @@ impl Config {
                 "--transfer, --return, --cleanup, --basefile, --workdir and --env need -S".into(),
             ));
         }
+        let slurm = match (cli.slurm, &cli.slurm_args) {
+            (false, Some(_)) => return Err(UsageError("--slurm-args needs --slurm".into())),
+            (false, None) => None,
+            (true, args) => {
+                if !logins.is_empty() {
+                    return Err(UsageError("--slurm and -S: choose one".into()));
+                }
+                let args = match args {
+                    Some(text) => shell_words::split(text)
+                        .map_err(|e| UsageError(format!("--slurm-args '{text}': {e}")))?
+                        .into_iter()
+                        .map(OsString::from)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let srun = match std::env::var_os("PARX_SRUN") {
+                    Some(cmd) => shell_program(Some(cmd))?,
+                    None => vec![OsString::from("srun")],
+                };
+                Some(Slurm::new(srun, args))
+            }
+        };
         if !logins.is_empty() && pipe.is_some() {
             return Err(UsageError("--pipe with -S is not supported yet".into()));
         }
@@ -613,6 +638,7 @@ impl Config {
             logins,
             ssh,
             staging,
+            slurm,
             pipe_round_robin: cli.round_robin,
             pipe_fifo: cli.fifo,
             tag,

@@ -37,6 +37,7 @@ pub mod remote;
 pub mod results;
 pub mod schedule;
 pub mod signal;
+pub mod slurm;
 mod sys;
 pub mod template;
 pub mod xargs;
@@ -192,6 +193,12 @@ where
         }
         make::Found::None => None,
     };
+    // --slurm: inside an allocation, -j defaults to its tasks.
+    if let Some(n) = config.slurm.as_ref().and_then(slurm::Slurm::default_slots) {
+        if !config.explicit_jobs {
+            config.slots = n;
+        }
+    }
     // -S: one ssh connection per host, open for the whole run.
     let remote = if config.logins.is_empty() {
         None
@@ -614,6 +621,10 @@ fn execute(
             }
             (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
             (None, None) => CommandLine::Shell(fill_line(&config, &fill)),
+        };
+        let line = match &config.slurm {
+            Some(slurm) => CommandLine::Direct(slurm.wrap(&line, &config.exec.shell)),
+            None => line,
         };
         // The shell line, for -v, messages and the job log: already built when
         // the job runs through the shell.
