@@ -29,6 +29,7 @@ SCENARIOS = [
     ("startup", "start-up: 1 × `true`", "xargs"),
     ("scale", "scale: parx peak RSS, 10,000 vs 1,000,000 inputs", None),
     ("pipe", "pipe: 1 GiB of lines to `wc -l`, 2 slots", "wc -l"),
+    ("ssh", "ssh: 40 × `echo` on a loopback sshd, 2 slots", "GNU parallel -M"),
 ]
 
 
@@ -212,6 +213,14 @@ def build(d):
            f"{fmt_ratio(r)} ×", paired("pipe", "cat > /dev/null", "parx --pipe-part"))
     r = rss_mib("pipe", "parx --pipe")
     target("pipe: peak RSS ≤ 2 slots × 1 MiB + 16 MiB", r, r is not None and r <= 18, f"{r:.1f} MiB" if r else "—")
+    out.append("")
+    out.append("## Issue 8 targets")
+    out.append("")
+    out.append("| target | value | per round | verdict |")
+    out.append("|---|---|---|---|")
+    r = ratio(m("ssh", "parx -S"), m("ssh", "GNU parallel -M"))
+    target("ssh: parx -S ≤ 0.8 × GNU parallel -M", r, r is not None and r <= 0.8, f"{fmt_ratio(r)} ×",
+           paired("ssh", "parx -S", "GNU parallel -M"))
     out.append("")
 
     out.append("## Exact commands (hyperfine --shell=none, output to /dev/null)")

@@ -14,7 +14,7 @@
 #   BENCH_OUT=FILE         where the markdown report goes (default target/bench/results.md)
 #   BENCH_KEEP=1           keep the temp dir with the hyperfine JSON exports
 #   BENCH_ONLY="pipe scale"  run only these scenarios (trivial keep-order bulk
-#                          packing latency startup scale pipe)
+#                          packing latency startup scale pipe ssh; ssh needs root)
 #
 # Method: every scenario runs in rounds; a round is one hyperfine call with every
 # runner once (or RUNS times), the order rotated from round to round, so slow
@@ -82,6 +82,7 @@ PAR="parallel --will-cite"
 RP=$RUST_PARALLEL
 
 # ---------------------------------------------------------------- inputs
+touch "$T/extra.tsv" "$T/rows.tsv"
 seq 5000 >"$T/seq5000"
 seq 200000 >"$T/seq200k"
 seq 10000 >"$T/seq10k"
@@ -364,6 +365,45 @@ extra $S "parx --pipe-part" rss_kib "$(peak_rss /dev/null "$PARX" -j2 -a "$T/tex
 bench $S 1 1
 rm -f "$T/text1g"
 
+fi
+
+# ---------------------------------------------------------------- 9. ssh
+# 40 jobs of `echo` on a throwaway sshd on 127.0.0.1 (needs root: a test
+# user and an sshd are created, and removed at the end).
+if want ssh && [[ $(id -u) == 0 && -x /usr/sbin/sshd ]]; then
+S=ssh
+SD=$(mktemp -d /tmp/parx-bench-sshd.XXXXXX)
+chmod 700 "$SD"
+SU=parx-bench$$
+useradd -m -s /bin/sh "$SU" && usermod -p '*' "$SU"
+ssh-keygen -q -t ed25519 -N '' -f "$SD/host"
+ssh-keygen -q -t ed25519 -N '' -f "$SD/id"
+SH=$(getent passwd "$SU" | cut -d: -f6)
+install -d -o "$SU" -m 700 "$SH/.ssh"
+install -o "$SU" -m 600 "$SD/id.pub" "$SH/.ssh/authorized_keys"
+mkdir -p /run/sshd
+SP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'Port %s\nListenAddress 127.0.0.1\nHostKey %s/host\nPidFile %s/pid\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nAllowUsers %s\nMaxStartups 100:30:200\nMaxSessions 100\n' \
+    "$SP" "$SD" "$SD" "$SU" >"$SD/sshd_config"
+/usr/sbin/sshd -f "$SD/sshd_config" -E "$SD/log"
+echo "[127.0.0.1]:$SP $(cut -d' ' -f1,2 "$SD/host.pub")" >"$SD/known_hosts"
+printf 'Host h1\n HostName 127.0.0.1\n Port %s\n User %s\n IdentityFile %s/id\n IdentitiesOnly yes\n UserKnownHostsFile %s/known_hosts\n StrictHostKeyChecking yes\n BatchMode yes\n LogLevel ERROR\n KexAlgorithms curve25519-sha256\n' \
+    "$SP" "$SU" "$SD" "$SD" >"$SD/ssh_config"
+# One word, so that GNU parallel's -M (ControlMaster) is not silently off.
+printf '#!/bin/sh\nexec ssh -F %s/ssh_config "$@"\n' "$SD" >"$SD/ssh1"
+chmod +x "$SD/ssh1"
+for _ in $(seq 50); do ssh -F "$SD/ssh_config" h1 true 2>/dev/null && break; sleep 0.1; done
+seq 40 >"$T/seq40"
+add $S "GNU parallel -M" base "-M (ControlMaster) -S 2/h1, 40 × echo" \
+    "$PAR --ssh $SD/ssh1 -M -S 2/h1 -a $T/seq40 echo"
+add $S "parx -S" run "-S 2/h1 (one ControlMaster, set up and closed in the run), 40 × echo" \
+    "$PARX --ssh $SD/ssh1 -S 2/h1 -a $T/seq40 echo"
+add $S "xargs + ssh" slow "a new ssh login per job, 2 at a time" \
+    "xargs -P2 -n1 -a $T/seq40 $SD/ssh1 h1 echo"
+bench $S 1 1
+kill "$(cat "$SD/pid")" 2>/dev/null || true
+for _ in $(seq 50); do userdel -r "$SU" 2>/dev/null && break; pkill -KILL -u "$SU" 2>/dev/null; sleep 0.1; done
+rm -rf "$SD"
 fi
 
 # ---------------------------------------------------------------- report
