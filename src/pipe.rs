@@ -741,6 +741,57 @@ mod tests {
         assert_eq!(got, [">a\nb\n", ">c\nd\n", ">e\n"]);
     }
 
+    fn chunks(input: &[u8], spec: PipeSpec) -> Vec<Vec<u8>> {
+        let mut c = Chunker::new(
+            Box::new(std::io::Cursor::new(input.to_vec())),
+            "-".into(),
+            spec,
+        );
+        let mut out = Vec::new();
+        while let Some(job) = c.next_job().unwrap() {
+            let Body::Bytes(body) = job.input.unwrap().body else {
+                panic!()
+            };
+            out.push(body);
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Whatever the input and block size, the blocks put together are
+        /// the input, and every block but the last ends a record.
+        #[test]
+        fn blocks_rebuild_the_input(
+            input in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n', 0, 0xff]), 0..300),
+            block in 1usize..40,
+        ) {
+            let blocks = chunks(&input, spec(block));
+            proptest::prop_assert_eq!(blocks.concat(), input);
+            for b in blocks.iter().rev().skip(1) {
+                proptest::prop_assert_eq!(b.last(), Some(&b'\n'));
+            }
+            proptest::prop_assert!(blocks.iter().all(|b| !b.is_empty()));
+        }
+
+        /// With -N, every block but the last holds exactly N records.
+        #[test]
+        fn records_per_block(
+            lines in proptest::collection::vec("[a-c]{0,5}", 0..60),
+            n in 1usize..7,
+        ) {
+            let input: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect();
+            let mut s = spec(16);
+            s.records = Some(n);
+            let blocks = chunks(&input, s);
+            proptest::prop_assert_eq!(blocks.concat(), input.clone());
+            for b in blocks.iter().rev().skip(1) {
+                // GNU parallel does not count a record end at a block's first byte.
+                let ends = b.iter().skip(1).filter(|&&c| c == b'\n').count();
+                proptest::prop_assert_eq!(ends, n);
+            }
+        }
+    }
+
     #[test]
     fn escapes() {
         assert_eq!(unescape(b"\\n\\t\\0x\\q"), b"\n\t\0x\\q");

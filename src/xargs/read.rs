@@ -341,6 +341,32 @@ mod tests {
         result.map(|()| out)
     }
 
+    proptest::proptest! {
+        /// Plain words separated by any mix of blanks and newlines come
+        /// back as exactly those words, in order.
+        #[test]
+        fn plain_words_come_back(
+            words in proptest::collection::vec("[a-zA-Z0-9._/-]{1,8}", 0..40),
+            seps in proptest::collection::vec(proptest::sample::select(vec![" ", "\t", "\n", "  \n\t"]), 40),
+        ) {
+            let mut input = String::new();
+            for (w, s) in words.iter().zip(seps.iter().cycle()) {
+                input.push_str(w);
+                input.push_str(s);
+            }
+            let got: Vec<String> = run(&input, None, None, 0).unwrap().into_iter().flatten().collect();
+            proptest::prop_assert_eq!(got, words);
+        }
+
+        /// With -0 every item is passed byte for byte, empty ones included.
+        #[test]
+        fn null_items_are_exact(items in proptest::collection::vec("[ -~\n\t]{0,6}", 1..20)) {
+            let input: String = items.iter().map(|i| format!("{i}\0")).collect();
+            let got: Vec<String> = run(&input, Some(0), None, 0).unwrap().into_iter().flatten().collect();
+            proptest::prop_assert_eq!(got, items);
+        }
+    }
+
     #[test]
     fn quotes_backslashes_and_blanks() {
         let got = run("a 'b c' \"d\"e\\ f\n\n  g\\\nh '' \"\"\n", None, None, 0).unwrap();

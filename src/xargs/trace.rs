@@ -161,11 +161,28 @@ fn quote(word: &[u8], utf8: bool, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     fn q(word: &[u8]) -> String {
         let mut out = Vec::new();
         quote(word, false, &mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// What -t prints reads back, in bash, as the very word.
+        #[test]
+        fn quoting_reads_back_in_bash(word in proptest::collection::vec(1u8..=255, 0..12)) {
+            let mut quoted = b"printf %s ".to_vec();
+            quote(&word, false, &mut quoted);
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(std::ffi::OsStr::from_bytes(&quoted))
+                .output()
+                .unwrap();
+            proptest::prop_assert_eq!(out.stdout, word);
+        }
     }
 
     #[test]
