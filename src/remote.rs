@@ -290,38 +290,20 @@ impl Remote {
     /// Runs `command` on `host` over its connection; its stderr on failure.
     pub fn run_on(&self, host: &Host, command: &[u8]) -> Result<(), String> {
         let control = host.control.as_ref().expect("a remote host");
-        let out = self
-            .ssh_to(control)
-            .arg("-T")
+        let mut ssh = self.ssh_to(control);
+        ssh.arg("-T")
             .arg(&host.name)
-            .arg(std::ffi::OsStr::from_bytes(command))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run ssh: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+            .arg(std::ffi::OsStr::from_bytes(command));
+        quietly(&mut ssh)
     }
 
     fn rsync(&self, host: &Host, args: &[&std::ffi::OsStr]) -> Result<(), String> {
-        let out = Command::new("rsync")
+        let mut rsync = Command::new("rsync");
+        rsync
             .args(["-rlDzR", "-e"])
             .arg(self.rsync_shell(host))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run rsync: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+            .args(args);
+        quietly(&mut rsync)
     }
 
     /// Copies `files` to `host`, into `dir` (the login directory when None),
@@ -449,6 +431,23 @@ impl Remote {
 }
 
 use std::os::unix::ffi::OsStrExt;
+
+/// Runs a helper command (ssh, rsync) without input or output; what it
+/// said on stderr when it fails.
+fn quietly(cmd: &mut Command) -> Result<(), String> {
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run {name}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
 
 impl Drop for Remote {
     fn drop(&mut self) {

@@ -4,6 +4,16 @@
 
 use crate::util::{measure, parx_bin, Env};
 
+/// parx left none of its temporary files (`--cat`, `--fifo`) behind.
+fn assert_no_temporary_files(env: &Env) {
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("parx"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// A shell pipeline's stdout, failing the test if it fails.
 fn sh(env: &Env, script: &str) -> String {
     let out = std::process::Command::new("sh")
@@ -215,12 +225,7 @@ fn fifo_blocks_arrive_whole_and_the_pipes_are_removed() {
         out == input,
         "the blocks put together differ from the input"
     );
-    let left: Vec<_> = std::fs::read_dir(env.dir.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("parx"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_temporary_files(&env);
     // A job that never opens its pipe does not hang parx; its block fails.
     let out = env
         .parx(["--pipe", "--fifo", "-N", "1", "true"])
@@ -244,10 +249,5 @@ fn cat_files_are_removed_after_their_jobs() {
             .collect::<Vec<_>>(),
         ["2", "1"]
     );
-    let left: Vec<_> = std::fs::read_dir(env.dir.path())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("parx"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_temporary_files(&env);
 }
