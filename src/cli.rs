@@ -176,6 +176,13 @@ pub struct Cli {
     #[arg(short = 'k', long = "keep-order")]
     pub keep_order: bool,
 
+    /// Run the jobs in a random order.
+    ///
+    /// Every input is read (and held in memory) before the first job starts;
+    /// {#} numbers the jobs in the order they run.
+    #[arg(long = "shuf")]
+    pub shuf: bool,
+
     /// Jobs write straight to parx's stdout and stderr (output may mix).
     #[arg(short = 'u', long = "ungroup", conflicts_with_all = ["group", "line_buffer"])]
     pub ungroup: bool,

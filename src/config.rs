@@ -105,6 +105,8 @@ pub struct Config {
     pub tag: Option<Tag>,
     /// Inputs per job.
     pub packing: Packing,
+    /// `--shuf`: read every input first, run the jobs in a random order.
+    pub shuffle: bool,
     /// How jobs run.
     pub exec: ExecSettings,
     /// `--dry-run`.
@@ -516,6 +518,14 @@ impl Config {
                 "--transfer, --return, --cleanup, --basefile, --workdir and --env need -S".into(),
             ));
         }
+        if cli.shuf && pipe.as_ref().is_some_and(|p| p.part.is_none()) {
+            // (GNU parallel refuses this too; --pipe-part's parts are
+            // offsets, and --shuf leaves them in order, as there.)
+            return Err(UsageError(
+                "--shuf cannot be used with --pipe: it would hold the whole stream in memory"
+                    .into(),
+            ));
+        }
         if !logins.is_empty() && pipe.is_some() {
             return Err(UsageError("--pipe with -S is not supported yet".into()));
         }
@@ -617,6 +627,7 @@ impl Config {
             pipe_fifo: cli.fifo,
             tag,
             packing,
+            shuffle: cli.shuf,
             exec: ExecSettings {
                 shell,
                 stdin: if reads_stdin {

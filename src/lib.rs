@@ -227,7 +227,6 @@ where
 /// GNU parallel options parx does not have yet: a clear word instead of
 /// clap's "unexpected argument" (which may suggest an unrelated option).
 const NOT_YET: &[&str] = &[
-    "--shuf",
     "--regexp",
     "--colsep",
     "-C",
@@ -351,13 +350,18 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
     }
     let inputs = input::Inputs::open(&config.sources, config.link, config.delimiter)?;
     let shell_words = config.exec.shell.len() + 1;
-    Ok(Jobs::Batches(Batcher::new(
+    let batcher = Batcher::new(
         inputs,
         config.packing,
         config.template.clone(),
         shell_words,
         config.slots,
-    )))
+    );
+    Ok(Jobs::Batches(if config.shuffle {
+        batcher.shuffled()
+    } else {
+        batcher
+    }))
 }
 
 /// `--dry-run`: print each command line, in input order, run nothing.
