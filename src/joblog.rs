@@ -108,8 +108,10 @@ impl JobLog {
 
 /// Formats one line: `Starttime` in epoch seconds with milliseconds,
 /// `JobRuntime` in seconds right-aligned to ten columns (as GNU parallel),
-/// `Exitval` -1 and `Signal` set for a job killed by a signal. Newlines in
-/// the command are written as `\n` so that every job is one line.
+/// `Exitval` -1 and `Signal` set for a job killed by a signal. A newline in
+/// the command is written as a NUL byte, as GNU parallel writes it, so that
+/// every job is one line and the command can be read back exactly (no
+/// command line can hold a NUL byte).
 pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
     let start = entry.started.duration_since(UNIX_EPOCH).unwrap_or_default();
     let (exitval, signal) = match entry.status {
@@ -138,13 +140,12 @@ pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
         signal
     )
     .into_bytes();
-    for &b in entry.command {
-        if b == b'\n' {
-            line.extend_from_slice(b"\\n");
-        } else {
-            line.push(b);
-        }
-    }
+    line.extend(
+        entry
+            .command
+            .iter()
+            .map(|&b| if b == b'\n' { 0 } else { b }),
+    );
     line.push(b'\n');
     line
 }
@@ -212,7 +213,7 @@ mod tests {
         let line = format_line(&entry(Status::Exited(1), false));
         assert_eq!(
             line,
-            b"7\t:\t1795571416.986\t     0.003\t0\t5\t1\t0\techo a\\nb\n"
+            b"7\t:\t1795571416.986\t     0.003\t0\t5\t1\t0\techo a\0b\n"
         );
         let line = format_line(&entry(Status::Signaled(9), false));
         assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t9\t"));
