@@ -378,6 +378,19 @@ pub struct Cli {
     #[arg(long = "resume-failed", requires = "joblog")]
     pub resume_failed: bool,
 
+    /// With --joblog: run again the jobs the log shows as failed, with the
+    /// commands it recorded.
+    ///
+    /// The command and inputs given are not used then: each job runs its
+    /// logged command line, under its logged number, and the log is
+    /// appended to. Without the log file yet, it is an ordinary first run.
+    #[arg(
+        long = "retry-failed",
+        visible_alias = "retryfailed",
+        requires = "joblog"
+    )]
+    pub retry_failed: bool,
+
     /// Print a shell completion script and exit.
     ///
     /// bash, zsh, fish, elvish or powershell, e.g.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
+use crate::joblog::Retry;
 use crate::pipe::{unescape, BlockSize, PipeSpec};
 use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
 use crate::signal::{default_termseq, TermStep};
@@ -131,6 +132,11 @@ pub struct Config {
     pub joblog: Option<JobLogSpec>,
     /// `--resume`, `--resume-failed`.
     pub resume: Option<Resume>,
+    /// `--retry-failed` was given.
+    pub retry_failed: bool,
+    /// `--retry-failed`: the failed jobs of the job log, once it is read
+    /// (the jobs then come from here, not from the inputs).
+    pub retry: Option<Retry>,
     /// `--results DIR`.
     pub results: Option<PathBuf>,
     /// `--bar`: show progress, for this many jobs when known.
@@ -518,6 +524,12 @@ impl Config {
                 "--transfer, --return, --cleanup, --basefile, --workdir and --env need -S".into(),
             ));
         }
+        if cli.retry_failed && pipe.is_some() {
+            return Err(UsageError(
+                "--retry-failed runs the commands of the job log; it cannot be used with --pipe"
+                    .into(),
+            ));
+        }
         if cli.shuf && pipe.as_ref().is_some_and(|p| p.part.is_none()) {
             // (GNU parallel refuses this too; --pipe-part's parts are
             // offsets, and --shuf leaves them in order, as there.)
@@ -606,7 +618,7 @@ impl Config {
                 },
                 None => JobLogSpec {
                     path: PathBuf::from(text),
-                    append: resume.is_some(),
+                    append: resume.is_some() || cli.retry_failed,
                 },
             }
         });
@@ -654,7 +666,32 @@ impl Config {
             progress: cli.bar.then_some(cli.total_jobs),
             joblog,
             resume,
+            retry_failed: cli.retry_failed,
+            retry: None,
         })
+    }
+
+    /// `--retry-failed`: reads the job log and, when it exists, takes the
+    /// jobs from it: each failed job's logged command line, run as it is
+    /// (no template, one job each), under its logged number. A log that
+    /// does not exist yet leaves the command line as given, as in GNU
+    /// parallel (a first run).
+    pub fn read_retry(&mut self) -> Result<(), crate::joblog::JobLogError> {
+        let Some(spec) = self.joblog.as_ref().filter(|_| self.retry_failed) else {
+            return Ok(());
+        };
+        let Some(retry) = crate::joblog::failed_jobs(&spec.path)? else {
+            return Ok(());
+        };
+        self.template = Template::parse(&[], &TemplateOptions::default())
+            .expect("an empty template always parses");
+        self.packing = Packing::One;
+        self.sources = vec![SourceSpec {
+            kind: SourceKind::Args(Vec::new()),
+            linked: false,
+        }];
+        self.retry = Some(retry);
+        Ok(())
     }
 }
 

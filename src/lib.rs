@@ -44,7 +44,7 @@ pub mod xargs;
 pub use pool::{concurrently, concurrently_ordered, Panicked, Pool, Results};
 pub mod units;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,6 +150,10 @@ where
             return Exit::Code(OWN_ERROR);
         }
     };
+    if let Err(err) = config.read_retry() {
+        eprintln!("parx: --retry-failed: {err}");
+        return Exit::Code(OWN_ERROR);
+    }
     let batcher = match open_jobs(&config) {
         Ok(jobs) => jobs,
         Err(err) => {
@@ -234,7 +238,6 @@ const NOT_YET: &[&str] = &[
     "--eof",
     "--onall",
     "--nonall",
-    "--retry-failed",
     "--plus",
     "--tty",
     "--fg",
@@ -284,12 +287,15 @@ fn tag_for(config: &Config, fill: &Fill<'_>) -> Option<Vec<u8>> {
     Some(tag)
 }
 
-/// Where jobs come from: inputs grouped into command lines, or (`--pipe`)
-/// blocks of one input stream.
+/// Where jobs come from: inputs grouped into command lines, (`--pipe`)
+/// blocks of one input stream, or a list made up front.
 enum Jobs {
     Batches(Batcher),
     Blocks(pipe::Chunker),
     Parts(pipe::Parts),
+    /// Every job, made before the first one runs (`--retry-failed`'s, from
+    /// the log).
+    Listed(VecDeque<Job>),
 }
 
 impl Jobs {
@@ -298,19 +304,43 @@ impl Jobs {
             Jobs::Batches(b) => b.next_job(),
             Jobs::Blocks(c) => c.next_job(),
             Jobs::Parts(p) => p.next_job(),
+            Jobs::Listed(jobs) => Ok(jobs.pop_front()),
         }
     }
 
     /// Warnings to print so far (a `--pipe` block that had to grow).
     fn warnings(&mut self) -> Vec<String> {
         match self {
-            Jobs::Batches(_) | Jobs::Parts(_) => Vec::new(),
+            Jobs::Batches(_) | Jobs::Parts(_) | Jobs::Listed(_) => Vec::new(),
             Jobs::Blocks(c) => std::mem::take(&mut c.warnings),
+        }
+    }
+
+    /// The number of jobs, when they were all made up front.
+    fn listed(&self) -> Option<u64> {
+        match self {
+            Jobs::Listed(jobs) => Some(jobs.len() as u64),
+            _ => None,
         }
     }
 }
 
 fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
+    if let Some(retry) = &config.retry {
+        let mut jobs: Vec<Job> = retry
+            .jobs
+            .iter()
+            .map(|(seq, command)| Job {
+                seq: *seq,
+                args: vec![command.clone()],
+                input: None,
+            })
+            .collect();
+        if config.shuffle {
+            fastrand::shuffle(&mut jobs);
+        }
+        return Ok(Jobs::Listed(jobs.into()));
+    }
     if let Some(spec) = config.pipe.as_ref().filter(|s| s.part.is_some()) {
         let files = config
             .sources
@@ -414,15 +444,23 @@ fn execute(
 ) -> Exit {
     // Each slot may hold four pipe ends and a pidfd.
     sys::raise_nofile_limit(config.slots as u64 * 5 + 64);
-    let skip = match (&config.resume, &config.joblog) {
-        (Some(resume), Some(log)) => match joblog::jobs_to_skip(&log.path, *resume) {
-            Ok(skip) => skip,
+    // --resume skips the logged jobs (not when --retry-failed took the
+    // jobs from the log: it wins, as in GNU parallel).
+    let skip = match (&config.resume, &config.joblog, &config.retry) {
+        (Some(resume), Some(log), None) => match joblog::jobs_to_skip(&log.path, *resume) {
+            Ok(skip) => Arc::new(skip),
             Err(err) => {
                 eprintln!("parx: {err}");
                 return Exit::Code(OWN_ERROR);
             }
         },
-        _ => HashSet::new(),
+        _ => Arc::new(HashSet::new()),
+    };
+    // -k must not wait for jobs that will not run.
+    let gaps = match &config.retry {
+        Some(retry) => output::Gaps::Only(retry.jobs.iter().map(|(seq, _)| *seq).collect()),
+        None if !skip.is_empty() => output::Gaps::Skipped(Arc::clone(&skip)),
+        None => output::Gaps::None,
     };
     let log = match &config.joblog {
         Some(spec) => match JobLog::open(&spec.path, spec.append) {
@@ -454,7 +492,10 @@ fn execute(
     };
     let queue = Arc::new(Queue::new(capacity));
     if let Some(total) = config.progress {
-        if let Some(bar) = progress::start(total.or_else(|| count_jobs(&config))) {
+        let known = total
+            .or_else(|| batcher.listed())
+            .or_else(|| count_jobs(&config));
+        if let Some(bar) = progress::start(known) {
             terminal.show_progress(bar);
         }
     }
@@ -515,15 +556,13 @@ fn execute(
         std::thread::Builder::new()
             .name("parx-output".into())
             .spawn(move || {
-                output::collect(
-                    config.exec.mode,
-                    &config.exec.tmpdir,
-                    config.results.as_deref(),
-                    &control,
-                    &terminal,
-                    log,
-                    &done_rx,
-                )
+                let destination = output::Destination {
+                    mode: config.exec.mode,
+                    tmpdir: &config.exec.tmpdir,
+                    results: config.results.as_deref(),
+                    gaps,
+                };
+                output::collect(destination, &control, &terminal, log, &done_rx)
             })
             .expect("cannot start the output thread")
     };
