@@ -17,7 +17,7 @@ use crate::sys;
 use crate::template::{Template, TemplateOptions};
 use crate::units::{
     parse_block_size, parse_duration, parse_halt, parse_load, parse_size, parse_termseq,
-    parse_timeout, Halt, Timeout,
+    parse_timeout, Halt, HaltLimit, Timeout,
 };
 
 /// A usage error: the message names the flag or value at fault.
@@ -141,6 +141,8 @@ pub struct Config {
     pub results: Option<PathBuf>,
     /// `--bar`: show progress, for this many jobs when known.
     pub progress: Option<Option<u64>>,
+    /// `--total-jobs`: the number of jobs (for `--bar` and `--halt N%`).
+    pub total_jobs: Option<u64>,
 }
 
 const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
@@ -578,6 +580,20 @@ impl Config {
             .transpose()
             .map_err(usage)?
             .flatten();
+        let percent = matches!(
+            halt,
+            Some(Halt {
+                limit: HaltLimit::Percent(_),
+                ..
+            })
+        );
+        if percent && cli.total_jobs.is_none() && pipe.as_ref().is_some_and(|p| p.part.is_none()) {
+            return Err(UsageError(
+                "--halt with a percentage needs the number of jobs, and --pipe cannot count its \
+                 blocks ahead: give --total-jobs N"
+                    .into(),
+            ));
+        }
         let delay = cli
             .delay
             .as_deref()
@@ -664,6 +680,7 @@ impl Config {
             memfree,
             results: cli.results,
             progress: cli.bar.then_some(cli.total_jobs),
+            total_jobs: cli.total_jobs,
             joblog,
             resume,
             retry_failed: cli.retry_failed,

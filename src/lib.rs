@@ -293,8 +293,8 @@ enum Jobs {
     Batches(Batcher),
     Blocks(pipe::Chunker),
     Parts(pipe::Parts),
-    /// Every job, made before the first one runs (`--retry-failed`'s, from
-    /// the log).
+    /// Every job, made before the first one runs: `--retry-failed`'s from
+    /// the log, or all of them for `--halt N%` to count.
     Listed(VecDeque<Job>),
 }
 
@@ -314,6 +314,17 @@ impl Jobs {
             Jobs::Batches(_) | Jobs::Parts(_) | Jobs::Listed(_) => Vec::new(),
             Jobs::Blocks(c) => std::mem::take(&mut c.warnings),
         }
+    }
+
+    /// Makes every job now (`--halt N%` counts them first); returns how many.
+    fn make_all(&mut self) -> Result<u64, input::InputError> {
+        let mut all = VecDeque::new();
+        while let Some(job) = self.next_job()? {
+            all.push_back(job);
+        }
+        let jobs = all.len() as u64;
+        *self = Jobs::Listed(all);
+        Ok(jobs)
     }
 
     /// The number of jobs, when they were all made up front.
@@ -500,6 +511,15 @@ fn execute(
         }
     }
     let input_error = Arc::new(AtomicBool::new(false));
+    // --halt N%: a percentage of all the jobs. --retry-failed's are those
+    // of the logged run, as in GNU parallel.
+    let halt = Arc::new(HaltCheck::new(config.halt));
+    if let Some(total) = config
+        .total_jobs
+        .or_else(|| config.retry.as_ref().map(|r| r.last_seq))
+    {
+        halt.set_total(total);
+    }
 
     // The producer is not joined: when parx is interrupted while it waits
     // for input (a terminal, a stalled pipe), parx must still exit.
@@ -508,12 +528,25 @@ fn execute(
         let control = Arc::clone(&control);
         let terminal = Arc::clone(&terminal);
         let input_error = Arc::clone(&input_error);
+        let halt = Arc::clone(&halt);
         let mut round_robin = config
             .pipe_round_robin
             .then(|| pipe::RoundRobin::new(config.slots));
         std::thread::Builder::new()
             .name("parx-input".into())
             .spawn(move || {
+                // Otherwise every job is made first, to count them.
+                if halt.needs_total() {
+                    match batcher.make_all() {
+                        Ok(jobs) => halt.set_total(jobs),
+                        Err(err) => {
+                            terminal.message(&format!("parx: {err}; no job was started\n"));
+                            input_error.store(true, Ordering::Release);
+                            queue.close();
+                            return;
+                        }
+                    }
+                }
                 loop {
                     let next = batcher.next_job();
                     for warning in batcher.warnings() {
@@ -568,7 +601,6 @@ fn execute(
     };
 
     let pacer = Pacer::default();
-    let halt = HaltCheck::new(config.halt);
     let gate = Gate {
         load: config.load,
         memfree: config.memfree,
@@ -714,6 +746,7 @@ fn execute(
                 hold_stdin: host.is_some(),
                 fifo: fifo.as_deref(),
             };
+            halt.job_started();
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(
                     &spec,
@@ -812,6 +845,9 @@ fn execute(
     }
     drop(done_tx);
     let mut tally = writer.join().unwrap_or_default();
+    if !matches!(control.cause(), Some(StopCause::Halt { .. })) {
+        tally.halt_status = halt.status_if_not_struck();
+    }
     tally.input_error = input_error.load(Ordering::Acquire);
     if let Some(bar) = terminal.progress() {
         bar.finish();

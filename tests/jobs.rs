@@ -655,3 +655,95 @@ fn retry_failed_keep_order_does_not_wait_for_jobs_that_do_not_run() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), "four\n");
     assert_eq!(run.wait_with_output().status.code(), Some(0));
 }
+
+#[test]
+fn halt_percentages_are_of_all_the_jobs() {
+    let env = Env::new();
+    // Ten jobs from stdin (all read first): 25% is 2.5 jobs, so the third
+    // failure halts; the status is the percentage failed, 30.
+    let input: String = (1..=10).map(|i| format!("{i}\n")).collect();
+    let out = env
+        .parx(["-j1", "--halt", "now,fail=25%", "echo {}; exit 1"])
+        .stdin(&input)
+        .expect_code(30);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n2\n3\n");
+    // Not reached: the status is still a percentage (of the jobs started).
+    let out = env
+        .parx([
+            "-j1",
+            "--halt",
+            "soon,fail=50%",
+            "echo {}; exit {}",
+            ":::",
+            "1",
+            "0",
+            "0",
+            "0",
+        ])
+        .expect_code(25);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n0\n0\n0\n");
+    // GNU parallel's floating point: 7% of 100 jobs is 7.000000000000001,
+    // so the eighth failure halts.
+    let ten: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let out = env
+        .parx(["-j1", "--halt", "soon,fail=7%", "echo {#}; exit 1", ":::"])
+        .arg_last(&ten)
+        .arg_last([":::"])
+        .arg_last(&ten)
+        .expect_code(8);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 8);
+    // success=N% halts with 0.
+    env.parx([
+        "-j1",
+        "--halt",
+        "now,success=50%",
+        "exit {}",
+        ":::",
+        "0",
+        "1",
+        "0",
+        "1",
+    ])
+    .expect_code(0);
+    // --pipe cannot count its blocks ahead (GNU parallel refuses it too).
+    let out = env
+        .parx(["--pipe", "--halt", "now,fail=10%", "cat"])
+        .stdin("a\n")
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--total-jobs"));
+    for bad in ["now,fail=2.5%", "now,fail=0%", "30"] {
+        let out = env.parx(["--halt", bad, "true"]).expect_code(255);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--halt"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn halt_percentage_with_total_jobs_reads_no_input_ahead() {
+    let env = Env::new();
+    // With --total-jobs the first job runs while stdin is still open.
+    let mut run = env
+        .command(crate::util::parx_bin())
+        .args(["--total-jobs", "4", "--halt", "now,fail=50%", "echo", "got"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = run.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"a\n").unwrap();
+    let mut stdout = std::io::BufReader::new(run.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut stdout, &mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    drop(stdin);
+    let status = run.wait().unwrap();
+    assert_eq!(line.as_deref(), Ok("got a\n"));
+    assert_eq!(status.code(), Some(0));
+}
