@@ -4,6 +4,9 @@
 //! The limit is the kernel's (ARG_MAX less the environment), not xargs'
 //! 128 KiB; a line run by the shell is one argument, so it also obeys
 //! Linux's 128 KiB cap on a single argument.
+//!
+//! `--shuf` reads every input first and shuffles the tuples, as GNU parallel
+//! does; jobs are then made from them in that order, numbered from 1.
 
 use std::collections::VecDeque;
 
@@ -52,6 +55,9 @@ pub struct Batcher {
     /// For `-X`/`-m`: bytes available, fixed bytes of an empty command, and
     /// the per-job count chosen when the whole input fit in one read-ahead.
     fill: Option<FillLimits>,
+    /// `--shuf`: every tuple, read and shuffled on the first call.
+    shuffled: Option<VecDeque<Vec<Vec<u8>>>>,
+    shuffle: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +115,33 @@ impl Batcher {
             lookahead: VecDeque::new(),
             next_seq: 1,
             fill,
+            shuffled: None,
+            shuffle: false,
         }
+    }
+
+    /// `--shuf`: read every input before the first job, and make jobs from
+    /// the inputs in a random order (every input is held in memory).
+    #[must_use]
+    pub fn shuffled(mut self) -> Self {
+        self.shuffle = true;
+        self
+    }
+
+    /// The next tuple from the inputs (shuffled for `--shuf`).
+    fn read_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+        if !self.shuffle {
+            return self.inputs.next_tuple();
+        }
+        if self.shuffled.is_none() {
+            let mut all = Vec::new();
+            while let Some(tuple) = self.inputs.next_tuple()? {
+                all.push(tuple);
+            }
+            fastrand::shuffle(&mut all);
+            self.shuffled = Some(all.into());
+        }
+        Ok(self.shuffled.as_mut().and_then(VecDeque::pop_front))
     }
 
     fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
@@ -120,7 +152,7 @@ impl Batcher {
     fn next_tuple_and_cost(&mut self) -> Result<Option<Ahead>, InputError> {
         match self.lookahead.pop_front() {
             Some(entry) => Ok(Some(entry)),
-            None => Ok(self.inputs.next_tuple()?.map(|tuple| (tuple, None))),
+            None => Ok(self.read_tuple()?.map(|tuple| (tuple, None))),
         }
     }
 
@@ -171,7 +203,7 @@ impl Batcher {
             .min(64 << 20);
         let mut total = 0;
         while total <= room {
-            match self.inputs.next_tuple()? {
+            match self.read_tuple()? {
                 Some(t) => {
                     let cost = self.cost(&t, limits);
                     total += cost;
@@ -281,6 +313,31 @@ mod tests {
             }
         );
         assert!(b.next_job().unwrap().is_none());
+    }
+
+    #[test]
+    fn shuffled_jobs_hold_every_input_once_numbered_in_run_order() {
+        let values: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let mut orders = Vec::new();
+        for _ in 0..2 {
+            let mut b = batcher(&refs, Packing::Fixed(2), 1, &["echo"]).shuffled();
+            let mut seqs = Vec::new();
+            let mut seen = Vec::new();
+            while let Some(job) = b.next_job().unwrap() {
+                seqs.push(job.seq);
+                seen.extend(job.args);
+            }
+            assert_eq!(seqs, (1..=25).collect::<Vec<_>>());
+            let mut sorted = seen.clone();
+            sorted.sort();
+            let mut want: Vec<Vec<u8>> = values.iter().map(|v| v.as_bytes().to_vec()).collect();
+            want.sort();
+            assert_eq!(sorted, want);
+            orders.push(seen);
+        }
+        // 50! orders: two runs agreeing would mean no shuffle at all.
+        assert_ne!(orders[0], orders[1]);
     }
 
     #[test]

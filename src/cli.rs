@@ -30,8 +30,9 @@ TMPDIR (where output spills), MAKEFLAGS (make's jobserver, in '+' recipes).
 Jobs get PARX_SEQ and PARX_SLOT (also as PARALLEL_SEQ and PARALLEL_JOBSLOT).
 
 Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
-100 failed; the failing job's status with --halt ...,fail=1; 130/143
-interrupted (SIGINT/SIGTERM); 141 output closed; 255 parx's own error.
+100 failed; the failing job's status with --halt ...,fail=1; the percentage
+of jobs that failed with --halt ...=N%; 130/143 interrupted (SIGINT/SIGTERM);
+141 output closed; 255 parx's own error.
 The manual page (man -l man/parx.1) explains quoting, signals and output.";
 
 /// Run a command for every input, in parallel (GNU parallel syntax).
@@ -175,6 +176,13 @@ pub struct Cli {
     /// Print each job's output in input order (other jobs keep running meanwhile).
     #[arg(short = 'k', long = "keep-order")]
     pub keep_order: bool,
+
+    /// Run the jobs in a random order.
+    ///
+    /// Every input is read (and held in memory) before the first job starts;
+    /// {#} numbers the jobs in the order they run.
+    #[arg(long = "shuf")]
+    pub shuf: bool,
 
     /// Jobs write straight to parx's stdout and stderr (output may mix).
     #[arg(short = 'u', long = "ungroup", conflicts_with_all = ["group", "line_buffer"])]
@@ -325,11 +333,20 @@ pub struct Cli {
     #[arg(long = "retries", value_name = "N")]
     pub retries: Option<u32>,
 
-    /// Stop after failures or successes: now|soon,fail|success|done=N.
+    /// Stop after failures or successes: now|soon,fail|success|done=N or N%.
     ///
     /// `now` terminates the running jobs, `soon` lets them finish; nothing
-    /// new starts either way. 1 = soon,fail=1, 2 = now,fail=1.
-    #[arg(long = "halt", visible_alias = "halt-on-error", value_name = "HOW")]
+    /// new starts either way. N% is a percentage of all the jobs: every
+    /// input is read before the first job starts (unless --total-jobs), and
+    /// the exit status is the percentage of jobs that failed. 1 =
+    /// soon,fail=1, 2 = now,fail=1, -1 = soon,success=1, -2 =
+    /// now,success=1, N% = soon,fail=N%.
+    #[arg(
+        long = "halt",
+        visible_alias = "halt-on-error",
+        value_name = "HOW",
+        allow_hyphen_values = true
+    )]
     pub halt: Option<String>,
 
     /// Start jobs only while fewer than N processes are runnable.
@@ -355,10 +372,11 @@ pub struct Cli {
     #[arg(long = "bar", visible_aliases = ["progress", "eta"])]
     pub bar: bool,
 
-    /// The number of jobs, for --bar.
+    /// The number of jobs, for --bar and --halt N%.
     ///
-    /// parx never reads its input ahead to count it; give the total when the
-    /// inputs come from stdin or files.
+    /// parx never reads its input ahead to count it for --bar; give the
+    /// total when the inputs come from stdin or files. With it, --halt N%
+    /// does not read every input first.
     #[arg(long = "total-jobs", value_name = "N")]
     pub total_jobs: Option<u64>,
 
@@ -384,6 +402,19 @@ pub struct Cli {
     /// The failed and the missing ones run again.
     #[arg(long = "resume-failed", requires = "joblog")]
     pub resume_failed: bool,
+
+    /// With --joblog: run again the jobs the log shows as failed, with the
+    /// commands it recorded.
+    ///
+    /// The command and inputs given are not used then: each job runs its
+    /// logged command line, under its logged number, and the log is
+    /// appended to. Without the log file yet, it is an ordinary first run.
+    #[arg(
+        long = "retry-failed",
+        visible_alias = "retryfailed",
+        requires = "joblog"
+    )]
+    pub retry_failed: bool,
 
     /// Print a shell completion script and exit.
     ///

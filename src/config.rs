@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
+use crate::joblog::Retry;
 use crate::pipe::{unescape, BlockSize, PipeSpec};
 use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
 use crate::signal::{default_termseq, TermStep};
@@ -17,7 +18,7 @@ use crate::sys;
 use crate::template::{Template, TemplateOptions};
 use crate::units::{
     parse_block_size, parse_duration, parse_halt, parse_load, parse_size, parse_termseq,
-    parse_timeout, Halt, Timeout,
+    parse_timeout, Halt, HaltLimit, Timeout,
 };
 
 /// A usage error: the message names the flag or value at fault.
@@ -108,6 +109,8 @@ pub struct Config {
     pub tag: Option<Tag>,
     /// Inputs per job.
     pub packing: Packing,
+    /// `--shuf`: read every input first, run the jobs in a random order.
+    pub shuffle: bool,
     /// How jobs run.
     pub exec: ExecSettings,
     /// `--dry-run`.
@@ -132,10 +135,17 @@ pub struct Config {
     pub joblog: Option<JobLogSpec>,
     /// `--resume`, `--resume-failed`.
     pub resume: Option<Resume>,
+    /// `--retry-failed` was given.
+    pub retry_failed: bool,
+    /// `--retry-failed`: the failed jobs of the job log, once it is read
+    /// (the jobs then come from here, not from the inputs).
+    pub retry: Option<Retry>,
     /// `--results DIR`.
     pub results: Option<PathBuf>,
     /// `--bar`: show progress, for this many jobs when known.
     pub progress: Option<Option<u64>>,
+    /// `--total-jobs`: the number of jobs (for `--bar` and `--halt N%`).
+    pub total_jobs: Option<u64>,
 }
 
 const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
@@ -541,6 +551,20 @@ impl Config {
                 Some(Slurm::new(srun, args))
             }
         };
+        if cli.retry_failed && pipe.is_some() {
+            return Err(UsageError(
+                "--retry-failed runs the commands of the job log; it cannot be used with --pipe"
+                    .into(),
+            ));
+        }
+        if cli.shuf && pipe.as_ref().is_some_and(|p| p.part.is_none()) {
+            // (GNU parallel refuses this too; --pipe-part's parts are
+            // offsets, and --shuf leaves them in order, as there.)
+            return Err(UsageError(
+                "--shuf cannot be used with --pipe: it would hold the whole stream in memory"
+                    .into(),
+            ));
+        }
         if !logins.is_empty() && pipe.is_some() {
             return Err(UsageError("--pipe with -S is not supported yet".into()));
         }
@@ -581,6 +605,20 @@ impl Config {
             .transpose()
             .map_err(usage)?
             .flatten();
+        let percent = matches!(
+            halt,
+            Some(Halt {
+                limit: HaltLimit::Percent(_),
+                ..
+            })
+        );
+        if percent && cli.total_jobs.is_none() && pipe.as_ref().is_some_and(|p| p.part.is_none()) {
+            return Err(UsageError(
+                "--halt with a percentage needs the number of jobs, and --pipe cannot count its \
+                 blocks ahead: give --total-jobs N"
+                    .into(),
+            ));
+        }
         let delay = cli
             .delay
             .as_deref()
@@ -621,7 +659,7 @@ impl Config {
                 },
                 None => JobLogSpec {
                     path: PathBuf::from(text),
-                    append: resume.is_some(),
+                    append: resume.is_some() || cli.retry_failed,
                 },
             }
         });
@@ -643,6 +681,7 @@ impl Config {
             pipe_fifo: cli.fifo,
             tag,
             packing,
+            shuffle: cli.shuf,
             exec: ExecSettings {
                 shell,
                 stdin: if reads_stdin {
@@ -667,9 +706,35 @@ impl Config {
             memfree,
             results: cli.results,
             progress: cli.bar.then_some(cli.total_jobs),
+            total_jobs: cli.total_jobs,
             joblog,
             resume,
+            retry_failed: cli.retry_failed,
+            retry: None,
         })
+    }
+
+    /// `--retry-failed`: reads the job log and, when it exists, takes the
+    /// jobs from it: each failed job's logged command line, run as it is
+    /// (no template, one job each), under its logged number. A log that
+    /// does not exist yet leaves the command line as given, as in GNU
+    /// parallel (a first run).
+    pub fn read_retry(&mut self) -> Result<(), crate::joblog::JobLogError> {
+        let Some(spec) = self.joblog.as_ref().filter(|_| self.retry_failed) else {
+            return Ok(());
+        };
+        let Some(retry) = crate::joblog::failed_jobs(&spec.path)? else {
+            return Ok(());
+        };
+        self.template = Template::parse(&[], &TemplateOptions::default())
+            .expect("an empty template always parses");
+        self.packing = Packing::One;
+        self.sources = vec![SourceSpec {
+            kind: SourceKind::Args(Vec::new()),
+            linked: false,
+        }];
+        self.retry = Some(retry);
+        Ok(())
     }
 }
 

@@ -26,7 +26,9 @@ pub struct Tally {
     pub failed: u64,
     /// Input could not be read to the end.
     pub input_error: bool,
-    /// `--halt` set the status (the failing job's for `fail=1`, 0 for `success`).
+    /// `--halt` set the status (the failing job's for `fail=1`, 0 for
+    /// `success`, a percentage for `fail=N%`), also when a percentage
+    /// rule never struck.
     pub halt_status: Option<i32>,
 }
 
@@ -45,6 +47,10 @@ pub fn exit_for(tally: Tally, cause: Option<StopCause>) -> Exit {
     }
     if tally.input_error {
         return Exit::Code(OWN_ERROR);
+    }
+    // A --halt percentage that never struck: the percentage of failed jobs.
+    if let Some(code) = tally.halt_status {
+        return Exit::Code(code.clamp(0, 255));
     }
     match tally.failed {
         0 => Exit::Code(0),
@@ -111,5 +117,21 @@ mod tests {
             Exit::Code(255)
         );
         assert_eq!(exit_for(failed(2), Some(StopCause::Hangup)), Exit::Code(2));
+        let percent = Tally {
+            failed: 2,
+            halt_status: Some(20),
+            ..Tally::default()
+        };
+        assert_eq!(exit_for(percent, None), Exit::Code(20));
+        assert_eq!(
+            exit_for(
+                Tally {
+                    input_error: true,
+                    ..percent
+                },
+                None
+            ),
+            Exit::Code(255)
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `--joblog`: one tab-separated line per finished job, in GNU parallel's
-//! format, and reading it back for `--resume` and `--resume-failed`.
+//! format, and reading it back for `--resume`, `--resume-failed` and
+//! `--retry-failed`.
 //!
 //! Each line is formatted whole and handed to the kernel in one `write` on
 //! a file opened for appending, right after the job ends, so a crash of
@@ -108,8 +109,10 @@ impl JobLog {
 
 /// Formats one line: `Starttime` in epoch seconds with milliseconds,
 /// `JobRuntime` in seconds right-aligned to ten columns (as GNU parallel),
-/// `Exitval` -1 and `Signal` set for a job killed by a signal. Newlines in
-/// the command are written as `\n` so that every job is one line.
+/// `Exitval` -1 and `Signal` set for a job killed by a signal. A newline in
+/// the command is written as a NUL byte, as GNU parallel writes it, so that
+/// every job is one line and `--retry-failed` gets the command back exactly
+/// (no command line can hold a NUL byte).
 pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
     let start = entry.started.duration_since(UNIX_EPOCH).unwrap_or_default();
     let (exitval, signal) = match entry.status {
@@ -138,13 +141,12 @@ pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
         signal
     )
     .into_bytes();
-    for &b in entry.command {
-        if b == b'\n' {
-            line.extend_from_slice(b"\\n");
-        } else {
-            line.push(b);
-        }
-    }
+    line.extend(
+        entry
+            .command
+            .iter()
+            .map(|&b| if b == b'\n' { 0 } else { b }),
+    );
     line.push(b'\n');
     line
 }
@@ -190,6 +192,94 @@ pub fn jobs_to_skip(path: &Path, resume: Resume) -> Result<HashSet<u64>, JobLogE
     Ok(skip)
 }
 
+/// The jobs `--retry-failed` runs again: those a job log shows as failed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Retry {
+    /// Sequence number and command line of each job to run again, in
+    /// sequence order.
+    pub jobs: Vec<(u64, Vec<u8>)>,
+    /// The highest sequence number in the log: the number of jobs of the
+    /// run it records (for `--halt` percentages).
+    pub last_seq: u64,
+}
+
+/// One job line split into sequence number, success and command, or
+/// `None` when `line` is not one (a header, a stray line).
+fn parse_job_line(line: &[u8]) -> Option<(u64, bool, &[u8])> {
+    let fields: Vec<&[u8]> = line.splitn(9, |&b| b == b'\t').collect();
+    let [seq, _host, numbers @ .., command] = fields.as_slice() else {
+        return None;
+    };
+    let [start, runtime, send, receive, exitval, signal] = numbers else {
+        return None;
+    };
+    let digits = |f: &[u8]| !f.is_empty() && f.iter().all(u8::is_ascii_digit);
+    let numeric = |f: &[u8]| {
+        !f.is_empty()
+            && f.iter()
+                .all(|&b| b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    let integer = |f: &[u8]| std::str::from_utf8(f).ok()?.parse::<i64>().ok();
+    // JobRuntime is right-aligned with spaces.
+    let runtime = runtime.trim_ascii_start();
+    if !digits(seq) || ![start, runtime, send, receive].iter().all(|f| numeric(f)) {
+        return None;
+    }
+    let seq = std::str::from_utf8(seq).ok()?.parse::<u64>().ok()?;
+    let (exitval, signal) = (integer(exitval)?, integer(signal)?);
+    Some((seq, exitval == 0 && signal == 0, *command))
+}
+
+/// Reads a job log for `--retry-failed`: the jobs it shows as failed, with
+/// their commands (a NUL byte in a command is a newline, as GNU parallel
+/// writes it). A job is done once any line shows it succeeded; otherwise
+/// its last line gives the command. `None` when the file does not exist
+/// (nothing ran yet). The first line may be the header; any other line
+/// that is not a job is an error, as in GNU parallel.
+pub fn failed_jobs(path: &Path) -> Result<Option<Retry>, JobLogError> {
+    let err = |source| JobLogError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(err(source)),
+    };
+    // Sequence number → (succeeded, last command).
+    let mut jobs: std::collections::BTreeMap<u64, (bool, Vec<u8>)> = Default::default();
+    for (number, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let line = line.map_err(err)?;
+        let Some((seq, succeeded, command)) = parse_job_line(&line) else {
+            if number == 0 {
+                continue; // the header
+            }
+            return Err(err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "line {} is not in the job log format: {}",
+                    number + 1,
+                    String::from_utf8_lossy(&line)
+                ),
+            )));
+        };
+        let command: Vec<u8> = command
+            .iter()
+            .map(|&b| if b == 0 { b'\n' } else { b })
+            .collect();
+        let job = jobs.entry(seq).or_insert((false, Vec::new()));
+        job.0 |= succeeded;
+        job.1 = command;
+    }
+    let last_seq = jobs.keys().next_back().copied().unwrap_or(0);
+    let jobs = jobs
+        .into_iter()
+        .filter(|(_, (succeeded, _))| !succeeded)
+        .map(|(seq, (_, command))| (seq, command))
+        .collect();
+    Ok(Some(Retry { jobs, last_seq }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,12 +302,52 @@ mod tests {
         let line = format_line(&entry(Status::Exited(1), false));
         assert_eq!(
             line,
-            b"7\t:\t1795571416.986\t     0.003\t0\t5\t1\t0\techo a\\nb\n"
+            b"7\t:\t1795571416.986\t     0.003\t0\t5\t1\t0\techo a\0b\n"
         );
         let line = format_line(&entry(Status::Signaled(9), false));
         assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t9\t"));
         let line = format_line(&entry(Status::Exited(0), true));
         assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t15\t"));
+    }
+
+    #[test]
+    fn retry_takes_the_failed_jobs_and_their_last_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        assert_eq!(failed_jobs(&path).unwrap(), None, "no log: a first run");
+        let line = |seq, exitval, signal, command: &str| {
+            format!("{seq}\t:\t1.5\t     0.100\t0\t0\t{exitval}\t{signal}\t{command}\n")
+        };
+        let log = [
+            HEADER.to_owned(),
+            line(1, 0, 0, "echo ok"),
+            line(2, 1, 0, "echo old"),
+            line(3, -1, 15, "echo a\0echo b\tc"),
+            line(2, 2, 0, "echo new"),
+            line(5, 1, 0, "echo five"),
+            line(5, 0, 0, "echo five"),
+        ]
+        .concat();
+        std::fs::write(&path, log).unwrap();
+        assert_eq!(
+            failed_jobs(&path).unwrap(),
+            Some(Retry {
+                jobs: vec![
+                    (2, b"echo new".to_vec()),
+                    (3, b"echo a\necho b\tc".to_vec()),
+                ],
+                last_seq: 5,
+            })
+        );
+        // Without a header the first line is a job too.
+        std::fs::write(&path, line(1, 4, 0, "false")).unwrap();
+        assert_eq!(failed_jobs(&path).unwrap().unwrap().jobs.len(), 1);
+        // Anything else that is not a job line is an error.
+        for bad in ["x\ty\n", "1\t:\tsoon\t1\t0\t0\t1\t0\tcmd\n", "\n"] {
+            std::fs::write(&path, [HEADER, bad].concat()).unwrap();
+            let err = failed_jobs(&path).unwrap_err().to_string();
+            assert!(err.contains("line 2"), "{err}");
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub mod xargs;
 pub use pool::{concurrently, concurrently_ordered, Panicked, Pool, Results};
 pub mod units;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,6 +151,10 @@ where
             return Exit::Code(OWN_ERROR);
         }
     };
+    if let Err(err) = config.read_retry() {
+        eprintln!("parx: --retry-failed: {err}");
+        return Exit::Code(OWN_ERROR);
+    }
     let batcher = match open_jobs(&config) {
         Ok(jobs) => jobs,
         Err(err) => {
@@ -234,7 +238,6 @@ where
 /// GNU parallel options parx does not have yet: a clear word instead of
 /// clap's "unexpected argument" (which may suggest an unrelated option).
 const NOT_YET: &[&str] = &[
-    "--shuf",
     "--regexp",
     "--colsep",
     "-C",
@@ -242,7 +245,6 @@ const NOT_YET: &[&str] = &[
     "--eof",
     "--onall",
     "--nonall",
-    "--retry-failed",
     "--plus",
     "--tty",
     "--fg",
@@ -292,12 +294,15 @@ fn tag_for(config: &Config, fill: &Fill<'_>) -> Option<Vec<u8>> {
     Some(tag)
 }
 
-/// Where jobs come from: inputs grouped into command lines, or (`--pipe`)
-/// blocks of one input stream.
+/// Where jobs come from: inputs grouped into command lines, (`--pipe`)
+/// blocks of one input stream, or a list made up front.
 enum Jobs {
     Batches(Batcher),
     Blocks(pipe::Chunker),
     Parts(pipe::Parts),
+    /// Every job, made before the first one runs: `--retry-failed`'s from
+    /// the log, or all of them for `--halt N%` to count.
+    Listed(VecDeque<Job>),
 }
 
 impl Jobs {
@@ -306,19 +311,54 @@ impl Jobs {
             Jobs::Batches(b) => b.next_job(),
             Jobs::Blocks(c) => c.next_job(),
             Jobs::Parts(p) => p.next_job(),
+            Jobs::Listed(jobs) => Ok(jobs.pop_front()),
         }
     }
 
     /// Warnings to print so far (a `--pipe` block that had to grow).
     fn warnings(&mut self) -> Vec<String> {
         match self {
-            Jobs::Batches(_) | Jobs::Parts(_) => Vec::new(),
+            Jobs::Batches(_) | Jobs::Parts(_) | Jobs::Listed(_) => Vec::new(),
             Jobs::Blocks(c) => std::mem::take(&mut c.warnings),
+        }
+    }
+
+    /// Makes every job now (`--halt N%` counts them first); returns how many.
+    fn make_all(&mut self) -> Result<u64, input::InputError> {
+        let mut all = VecDeque::new();
+        while let Some(job) = self.next_job()? {
+            all.push_back(job);
+        }
+        let jobs = all.len() as u64;
+        *self = Jobs::Listed(all);
+        Ok(jobs)
+    }
+
+    /// The number of jobs, when they were all made up front.
+    fn listed(&self) -> Option<u64> {
+        match self {
+            Jobs::Listed(jobs) => Some(jobs.len() as u64),
+            _ => None,
         }
     }
 }
 
 fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
+    if let Some(retry) = &config.retry {
+        let mut jobs: Vec<Job> = retry
+            .jobs
+            .iter()
+            .map(|(seq, command)| Job {
+                seq: *seq,
+                args: vec![command.clone()],
+                input: None,
+            })
+            .collect();
+        if config.shuffle {
+            fastrand::shuffle(&mut jobs);
+        }
+        return Ok(Jobs::Listed(jobs.into()));
+    }
     if let Some(spec) = config.pipe.as_ref().filter(|s| s.part.is_some()) {
         let files = config
             .sources
@@ -358,13 +398,18 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
     }
     let inputs = input::Inputs::open(&config.sources, config.link, config.delimiter)?;
     let shell_words = config.exec.shell.len() + 1;
-    Ok(Jobs::Batches(Batcher::new(
+    let batcher = Batcher::new(
         inputs,
         config.packing,
         config.template.clone(),
         shell_words,
         config.slots,
-    )))
+    );
+    Ok(Jobs::Batches(if config.shuffle {
+        batcher.shuffled()
+    } else {
+        batcher
+    }))
 }
 
 /// `--dry-run`: print each command line, in input order, run nothing.
@@ -417,15 +462,23 @@ fn execute(
 ) -> Exit {
     // Each slot may hold four pipe ends and a pidfd.
     sys::raise_nofile_limit(config.slots as u64 * 5 + 64);
-    let skip = match (&config.resume, &config.joblog) {
-        (Some(resume), Some(log)) => match joblog::jobs_to_skip(&log.path, *resume) {
-            Ok(skip) => skip,
+    // --resume skips the logged jobs (not when --retry-failed took the
+    // jobs from the log: it wins, as in GNU parallel).
+    let skip = match (&config.resume, &config.joblog, &config.retry) {
+        (Some(resume), Some(log), None) => match joblog::jobs_to_skip(&log.path, *resume) {
+            Ok(skip) => Arc::new(skip),
             Err(err) => {
                 eprintln!("parx: {err}");
                 return Exit::Code(OWN_ERROR);
             }
         },
-        _ => HashSet::new(),
+        _ => Arc::new(HashSet::new()),
+    };
+    // -k must not wait for jobs that will not run.
+    let gaps = match &config.retry {
+        Some(retry) => output::Gaps::Only(retry.jobs.iter().map(|(seq, _)| *seq).collect()),
+        None if !skip.is_empty() => output::Gaps::Skipped(Arc::clone(&skip)),
+        None => output::Gaps::None,
     };
     let log = match &config.joblog {
         Some(spec) => match JobLog::open(&spec.path, spec.append) {
@@ -457,11 +510,23 @@ fn execute(
     };
     let queue = Arc::new(Queue::new(capacity));
     if let Some(total) = config.progress {
-        if let Some(bar) = progress::start(total.or_else(|| count_jobs(&config))) {
+        let known = total
+            .or_else(|| batcher.listed())
+            .or_else(|| count_jobs(&config));
+        if let Some(bar) = progress::start(known) {
             terminal.show_progress(bar);
         }
     }
     let input_error = Arc::new(AtomicBool::new(false));
+    // --halt N%: a percentage of all the jobs. --retry-failed's are those
+    // of the logged run, as in GNU parallel.
+    let halt = Arc::new(HaltCheck::new(config.halt));
+    if let Some(total) = config
+        .total_jobs
+        .or_else(|| config.retry.as_ref().map(|r| r.last_seq))
+    {
+        halt.set_total(total);
+    }
 
     // The producer is not joined: when parx is interrupted while it waits
     // for input (a terminal, a stalled pipe), parx must still exit.
@@ -470,12 +535,25 @@ fn execute(
         let control = Arc::clone(&control);
         let terminal = Arc::clone(&terminal);
         let input_error = Arc::clone(&input_error);
+        let halt = Arc::clone(&halt);
         let mut round_robin = config
             .pipe_round_robin
             .then(|| pipe::RoundRobin::new(config.slots));
         std::thread::Builder::new()
             .name("parx-input".into())
             .spawn(move || {
+                // Otherwise every job is made first, to count them.
+                if halt.needs_total() {
+                    match batcher.make_all() {
+                        Ok(jobs) => halt.set_total(jobs),
+                        Err(err) => {
+                            terminal.message(&format!("parx: {err}; no job was started\n"));
+                            input_error.store(true, Ordering::Release);
+                            queue.close();
+                            return;
+                        }
+                    }
+                }
                 loop {
                     let next = batcher.next_job();
                     for warning in batcher.warnings() {
@@ -518,21 +596,18 @@ fn execute(
         std::thread::Builder::new()
             .name("parx-output".into())
             .spawn(move || {
-                output::collect(
-                    config.exec.mode,
-                    &config.exec.tmpdir,
-                    config.results.as_deref(),
-                    &control,
-                    &terminal,
-                    log,
-                    &done_rx,
-                )
+                let destination = output::Destination {
+                    mode: config.exec.mode,
+                    tmpdir: &config.exec.tmpdir,
+                    results: config.results.as_deref(),
+                    gaps,
+                };
+                output::collect(destination, &control, &terminal, log, &done_rx)
             })
             .expect("cannot start the output thread")
     };
 
     let pacer = Pacer::default();
-    let halt = HaltCheck::new(config.halt);
     let gate = Gate {
         load: config.load,
         memfree: config.memfree,
@@ -682,6 +757,7 @@ fn execute(
                 hold_stdin: host.is_some(),
                 fifo: fifo.as_deref(),
             };
+            halt.job_started();
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(
                     &spec,
@@ -780,6 +856,9 @@ fn execute(
     }
     drop(done_tx);
     let mut tally = writer.join().unwrap_or_default();
+    if !matches!(control.cause(), Some(StopCause::Halt { .. })) {
+        tally.halt_status = halt.status_if_not_struck();
+    }
     tally.input_error = input_error.load(Ordering::Acquire);
     if let Some(bar) = terminal.progress() {
         bar.finish();

@@ -8,7 +8,7 @@
 //! `--line-buffer` writes complete lines as they arrive ([`LineSplitter`]).
 //! Nothing here starts or waits for processes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
@@ -278,8 +278,37 @@ impl Captured {
 /// slow first job never holds the pool back and never grows parx's memory.
 pub struct Reorder {
     next: u64,
+    gaps: Gaps,
     waiting: BTreeMap<u64, Captured>,
     memory: usize,
+}
+
+/// Sequence numbers no job will have in this run, so that `-k` does not
+/// wait for them: the jobs `--resume` skips, or every job but those
+/// `--retry-failed` runs again.
+#[derive(Debug, Clone, Default)]
+pub enum Gaps {
+    /// Every job runs.
+    #[default]
+    None,
+    /// These jobs are skipped.
+    Skipped(Arc<HashSet<u64>>),
+    /// Only these jobs run (in ascending order).
+    Only(Arc<[u64]>),
+}
+
+impl Gaps {
+    /// The first sequence number from `seq` on that a job will have.
+    fn next_from(&self, seq: u64) -> u64 {
+        match self {
+            Gaps::None => seq,
+            Gaps::Skipped(skipped) => (seq..).find(|s| !skipped.contains(s)).unwrap_or(seq),
+            Gaps::Only(seqs) => {
+                let i = seqs.partition_point(|&s| s < seq);
+                seqs.get(i).copied().unwrap_or(seq)
+            }
+        }
+    }
 }
 
 impl Default for Reorder {
@@ -291,8 +320,14 @@ impl Default for Reorder {
 impl Reorder {
     /// Starts at sequence number 1.
     pub fn new() -> Self {
+        Self::with_gaps(Gaps::None)
+    }
+
+    /// Starts at the first sequence number that is not a gap.
+    pub fn with_gaps(gaps: Gaps) -> Self {
         Self {
-            next: 1,
+            next: gaps.next_from(1),
+            gaps,
             waiting: BTreeMap::new(),
             memory: 0,
         }
@@ -311,7 +346,7 @@ impl Reorder {
         while let Some(c) = self.waiting.remove(&self.next) {
             self.memory -= c.memory_len();
             due.push(c);
-            self.next += 1;
+            self.next = self.gaps.next_from(self.next + 1);
         }
         while self.memory > REORDER_MEMORY_BYTES {
             let Some(biggest) = self.waiting.values_mut().max_by_key(|c| c.memory_len()) else {
@@ -450,19 +485,34 @@ pub struct Finished {
     pub host: Option<String>,
 }
 
+/// Where the output thread puts finished jobs' output.
+pub struct Destination<'a> {
+    /// Grouped, in order, by line or ungrouped.
+    pub mode: OutputMode,
+    /// Where output spills.
+    pub tmpdir: &'a Path,
+    /// `--results DIR`: into files instead.
+    pub results: Option<&'a Path>,
+    /// Jobs `-k` must not wait for.
+    pub gaps: Gaps,
+}
+
 /// The output thread: writes finished jobs' output in `mode`'s order, logs
 /// them, and counts failures for the exit status.
 pub fn collect(
-    mode: OutputMode,
-    tmpdir: &Path,
-    results: Option<&Path>,
+    Destination {
+        mode,
+        tmpdir,
+        results,
+        gaps,
+    }: Destination<'_>,
     control: &Arc<Control>,
     terminal: &Terminal,
     mut log: Option<JobLog>,
     done: &mpsc::Receiver<Finished>,
 ) -> Tally {
     let mut tally = Tally::default();
-    let mut reorder = Reorder::new();
+    let mut reorder = Reorder::with_gaps(gaps);
     let mut write = |mut captured: Captured| {
         if let Some(why) = captured.lost.take() {
             // Truncated output passed on as if whole would mislead whatever
@@ -594,6 +644,34 @@ mod tests {
         let due = r.push(1, job("a"), &dir).unwrap();
         let texts: Vec<_> = due.iter().map(|c| c.out.memory.clone()).collect();
         assert_eq!(texts, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn reorder_does_not_wait_for_gaps() {
+        let dir = std::env::temp_dir();
+        let job = |s: &str| {
+            let mut c = Captured::default();
+            c.out.append(s.as_bytes(), 100, &dir).unwrap();
+            c
+        };
+        let text = |due: Vec<Captured>| -> Vec<Vec<u8>> {
+            due.into_iter().map(|c| c.out.memory).collect()
+        };
+        // --resume skipped 1 and 3.
+        let mut r = Reorder::with_gaps(Gaps::Skipped(Arc::new(HashSet::from([1, 3]))));
+        assert!(r.push(4, job("d"), &dir).unwrap().is_empty());
+        assert_eq!(
+            text(r.push(2, job("b"), &dir).unwrap()),
+            [b"b".to_vec(), b"d".to_vec()]
+        );
+        // --retry-failed runs 2, 5 and 9 only.
+        let mut r = Reorder::with_gaps(Gaps::Only(Arc::from([2, 5, 9])));
+        assert!(r.push(5, job("e"), &dir).unwrap().is_empty());
+        assert_eq!(
+            text(r.push(2, job("b"), &dir).unwrap()),
+            [b"b".to_vec(), b"e".to_vec()]
+        );
+        assert_eq!(text(r.push(9, job("i"), &dir).unwrap()), [b"i".to_vec()]);
     }
 
     use proptest::prelude::*;

@@ -13,7 +13,8 @@
 //! `--timeout N%`, `--halt`).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
@@ -22,7 +23,7 @@ use crate::batch::Job;
 use crate::exec::{Outcome, Status};
 use crate::output::Terminal;
 use crate::signal::{Control, StopCause};
-use crate::units::{Halt, HaltOn, HaltWhen, Timeout};
+use crate::units::{Halt, HaltLimit, HaltOn, HaltWhen, Timeout};
 
 /// How often a waiting producer or worker re-checks whether parx is stopping.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -271,10 +272,20 @@ impl Runtimes {
 /// `--halt`: counts finished jobs and stops parx when the rule is met.
 /// Checked by the worker as its job ends, before it takes another, so no
 /// job starts after the one that triggered the halt.
+///
+/// A percentage is of all the jobs, as in GNU parallel: the rule strikes
+/// once the jobs counted reach `total × N / 100` (computed in floating
+/// point, as there), so the total must be known before the first job ends
+/// (`--total-jobs`, or every job made first).
 pub struct HaltCheck {
     rule: Option<Halt>,
     /// Failed, succeeded, finished.
     counts: Mutex<[u64; 3]>,
+    /// The number of jobs, for a percentage.
+    total: OnceLock<u64>,
+    /// Attempts started (each `--retries` attempt counts, as in GNU
+    /// parallel), for the status of a percentage rule that never struck.
+    started: AtomicU64,
 }
 
 impl HaltCheck {
@@ -283,12 +294,46 @@ impl HaltCheck {
         Self {
             rule,
             counts: Mutex::new([0; 3]),
+            total: OnceLock::new(),
+            started: AtomicU64::new(0),
         }
     }
 
+    /// Whether the rule is a percentage and the total is not known yet.
+    pub fn needs_total(&self) -> bool {
+        matches!(
+            self.rule,
+            Some(Halt {
+                limit: HaltLimit::Percent(_),
+                ..
+            })
+        ) && self.total.get().is_none()
+    }
+
+    /// Sets the number of jobs a percentage is of (the first call wins).
+    pub fn set_total(&self, jobs: u64) {
+        let _ = self.total.set(jobs);
+    }
+
+    /// Notes that a job (or another attempt of one) starts.
+    pub fn job_started(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `failed` as a percentage of `of`, rounded up: GNU parallel's exit
+    /// status for percentage rules.
+    fn percent_failed(failed: u64, of: u64) -> i32 {
+        let pct = (failed as f64 / of.max(1) as f64 * 100.0).ceil();
+        // (at most 100 unless --total-jobs undercounts; exit_for clamps)
+        pct.min(f64::from(i32::MAX)) as i32
+    }
+
     /// Counts `outcome`; if that meets the rule, stops parx and returns the
-    /// exit status GNU parallel gives in that case: the failing job's own
-    /// for `fail=1`, 0 for `success`; `None` keeps the count of failures.
+    /// exit status GNU parallel gives in that case: 0 for `success`; for
+    /// `fail` and `done`, the job's own status with a count of 1, the
+    /// number of failed jobs so far (at most 101) with a larger count, and
+    /// the percentage of all the jobs that failed so far (rounded up) with
+    /// a percentage.
     pub fn check(
         &self,
         outcome: &Outcome,
@@ -306,7 +351,15 @@ impl HaltCheck {
             HaltOn::Success => (!failed, counts[1], "succeeded"),
             HaltOn::Done => (true, counts[2], "finished"),
         };
-        if !hit || count < rule.count || control.is_stopping() {
+        let reached = match rule.limit {
+            HaltLimit::Jobs(n) => count >= n,
+            // (f64 as GNU parallel's Perl: 7% of 100 jobs is 7.000000000000001.)
+            HaltLimit::Percent(pct) => self
+                .total
+                .get()
+                .is_some_and(|&total| count as f64 >= total as f64 * (pct as f64 / 100.0)),
+        };
+        if !hit || !reached || control.is_stopping() {
             return None;
         }
         terminal.message(&format!(
@@ -316,14 +369,35 @@ impl HaltCheck {
         control.stop(StopCause::Halt {
             now: rule.when == HaltWhen::Now,
         });
-        match (rule.on, rule.count) {
-            (HaltOn::Success, _) => Some(0),
-            (HaltOn::Fail, 1) => Some(match outcome.status {
+        Some(match (rule.on, rule.limit) {
+            (HaltOn::Success, _) => 0,
+            (_, HaltLimit::Jobs(1)) => match outcome.status {
                 Status::Exited(code) | Status::NotStarted(code) => code,
                 Status::Signaled(sig) => 128 + sig,
-            }),
-            _ => None,
-        }
+            },
+            (_, HaltLimit::Jobs(_)) => i32::try_from(counts[0].min(101)).unwrap_or(101),
+            (_, HaltLimit::Percent(_)) => {
+                Self::percent_failed(counts[0], self.total.get().copied().unwrap_or(0))
+            }
+        })
+    }
+
+    /// The exit status when a percentage rule never struck: as GNU
+    /// parallel, the percentage of the jobs started that failed (rounded
+    /// up), not their number. `None` for other rules.
+    pub fn status_if_not_struck(&self) -> Option<i32> {
+        let Some(Halt {
+            limit: HaltLimit::Percent(_),
+            ..
+        }) = self.rule
+        else {
+            return None;
+        };
+        let failed = self.counts.lock().unwrap_or_else(PoisonError::into_inner)[0];
+        Some(Self::percent_failed(
+            failed,
+            self.started.load(Ordering::Relaxed),
+        ))
     }
 }
 
@@ -361,6 +435,52 @@ mod tests {
         let mut seen = seen.into_inner().unwrap();
         seen.sort_unstable();
         assert_eq!(seen, (1..=500).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn halt_percentages_follow_gnu_parallels_arithmetic() {
+        use crate::units::{HaltLimit, HaltOn, HaltWhen};
+        let terminal = Terminal::open().unwrap();
+        let rule = |on, limit| {
+            Some(Halt {
+                when: HaltWhen::Soon,
+                on,
+                limit,
+            })
+        };
+        let fail = Outcome::not_run(Status::Exited(3));
+        let ok = Outcome::not_run(Status::Exited(0));
+        // 7% of 100 jobs is 7.000000000000001: the 8th failure strikes,
+        // and the status is the percentage failed.
+        let control = Control::new(1, default_termseq());
+        let halt = HaltCheck::new(rule(HaltOn::Fail, HaltLimit::Percent(7)));
+        assert!(halt.needs_total());
+        halt.set_total(100);
+        assert!(!halt.needs_total());
+        for _ in 0..7 {
+            assert_eq!(halt.check(&fail, b"x", &control, &terminal), None);
+        }
+        assert_eq!(halt.check(&fail, b"x", &control, &terminal), Some(8));
+        assert!(control.is_stopping());
+        // Never struck: the percentage of the jobs started that failed.
+        let control = Control::new(1, default_termseq());
+        let halt = HaltCheck::new(rule(HaltOn::Fail, HaltLimit::Percent(50)));
+        halt.set_total(3);
+        for outcome in [&fail, &ok, &ok] {
+            halt.job_started();
+            assert_eq!(halt.check(outcome, b"x", &control, &terminal), None);
+        }
+        assert_eq!(halt.status_if_not_struck(), Some(34));
+        // Counts: fail=2 gives the failures so far, done=1 the job's status.
+        let control = Control::new(1, default_termseq());
+        let halt = HaltCheck::new(rule(HaltOn::Fail, HaltLimit::Jobs(2)));
+        assert_eq!(halt.check(&fail, b"x", &control, &terminal), None);
+        assert_eq!(halt.check(&fail, b"x", &control, &terminal), Some(2));
+        assert_eq!(halt.status_if_not_struck(), None);
+        let control = Control::new(1, default_termseq());
+        let halt = HaltCheck::new(rule(HaltOn::Done, HaltLimit::Jobs(1)));
+        let killed = Outcome::not_run(Status::Signaled(9));
+        assert_eq!(halt.check(&killed, b"x", &control, &terminal), Some(137));
     }
 
     #[test]

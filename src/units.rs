@@ -191,7 +191,16 @@ pub enum HaltOn {
     Done,
 }
 
-/// A `--halt` rule: stop when `count` jobs of kind `on` have ended.
+/// How many jobs a `--halt` rule waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltLimit {
+    /// This many jobs.
+    Jobs(u64),
+    /// This percentage of all the jobs (GNU parallel's `fail=N%`).
+    Percent(u64),
+}
+
+/// A `--halt` rule: stop when `limit` jobs of kind `on` have ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Halt {
     /// Now or soon.
@@ -199,35 +208,42 @@ pub struct Halt {
     /// What to count.
     pub on: HaltOn,
     /// How many.
-    pub count: u64,
+    pub limit: HaltLimit,
 }
 
 /// Parses `--halt`: `never`, `now,fail=N`, `soon,success=N`, `now,done=N`,
-/// and GNU parallel's numeric shorthands 0, 1 (soon,fail=1) and 2
-/// (now,fail=1).
+/// each also with `N%` (a percentage of all the jobs), and GNU parallel's
+/// shorthands 0 (never), 1 (soon,fail=1), 2 (now,fail=1), -1
+/// (soon,success=1), -2 (now,success=1) and `N%` (soon,fail=N%).
 pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
     let bad = |why: &str| format!("invalid --halt '{text}': {why}");
-    match text.trim() {
+    let short = |when, on| {
+        Ok(Some(Halt {
+            when,
+            on,
+            limit: HaltLimit::Jobs(1),
+        }))
+    };
+    let text = text.trim();
+    match text {
         "never" | "0" => return Ok(None),
-        "1" => {
-            return Ok(Some(Halt {
-                when: HaltWhen::Soon,
-                on: HaltOn::Fail,
-                count: 1,
-            }))
-        }
-        "2" => {
-            return Ok(Some(Halt {
-                when: HaltWhen::Now,
-                on: HaltOn::Fail,
-                count: 1,
-            }))
-        }
+        "1" => return short(HaltWhen::Soon, HaltOn::Fail),
+        "2" => return short(HaltWhen::Now, HaltOn::Fail),
+        "-1" => return short(HaltWhen::Soon, HaltOn::Success),
+        "-2" => return short(HaltWhen::Now, HaltOn::Success),
         _ => {}
     }
+    let expanded;
+    let text = match text.strip_suffix('%') {
+        Some(pct) if !pct.is_empty() && pct.bytes().all(|b| b.is_ascii_digit()) => {
+            expanded = format!("soon,fail={text}");
+            expanded.as_str()
+        }
+        _ => text,
+    };
     let (when, rule) = text
         .split_once(',')
-        .ok_or_else(|| bad("expected now|soon,fail|success|done=N"))?;
+        .ok_or_else(|| bad("expected now|soon,fail|success|done=N or N%"))?;
     let when = match when.trim() {
         "now" => HaltWhen::Now,
         "soon" => HaltWhen::Soon,
@@ -240,18 +256,24 @@ pub fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
         "done" => HaltOn::Done,
         other => return Err(bad(&format!("'{other}' is not fail, success or done"))),
     };
-    if count.trim().ends_with('%') {
-        return Err(bad(
-            "percentages are not supported yet; give a count of jobs",
-        ));
-    }
-    let count: u64 = count
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| bad("the count must be a whole number above zero"))?;
-    Ok(Some(Halt { when, on, count }))
+    let count = count.trim();
+    // Whole numbers only, as GNU parallel takes them (no sign, no fraction).
+    let whole = |n: &str| {
+        n.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| n.parse::<u64>().ok())
+            .flatten()
+            .filter(|&n| n > 0)
+    };
+    let limit = match count.strip_suffix('%') {
+        Some(pct) => HaltLimit::Percent(
+            whole(pct).ok_or_else(|| bad("the percentage must be a whole number above zero"))?,
+        ),
+        None => HaltLimit::Jobs(
+            whole(count).ok_or_else(|| bad("the count must be a whole number above zero"))?,
+        ),
+    };
+    Ok(Some(Halt { when, on, limit }))
 }
 
 #[cfg(test)]
@@ -304,31 +326,47 @@ mod tests {
     #[test]
     fn halt() {
         assert_eq!(parse_halt("never"), Ok(None));
+        let rule = |when, on, limit| Ok(Some(Halt { when, on, limit }));
+        use HaltLimit::{Jobs, Percent};
         assert_eq!(
             parse_halt("now,fail=1"),
-            Ok(Some(Halt {
-                when: HaltWhen::Now,
-                on: HaltOn::Fail,
-                count: 1
-            }))
+            rule(HaltWhen::Now, HaltOn::Fail, Jobs(1))
         );
         assert_eq!(
             parse_halt("soon,success=3"),
-            Ok(Some(Halt {
-                when: HaltWhen::Soon,
-                on: HaltOn::Success,
-                count: 3
-            }))
+            rule(HaltWhen::Soon, HaltOn::Success, Jobs(3))
+        );
+        assert_eq!(parse_halt("2"), rule(HaltWhen::Now, HaltOn::Fail, Jobs(1)));
+        assert_eq!(
+            parse_halt("-1"),
+            rule(HaltWhen::Soon, HaltOn::Success, Jobs(1))
         );
         assert_eq!(
-            parse_halt("2"),
-            Ok(Some(Halt {
-                when: HaltWhen::Now,
-                on: HaltOn::Fail,
-                count: 1
-            }))
+            parse_halt("-2"),
+            rule(HaltWhen::Now, HaltOn::Success, Jobs(1))
         );
-        assert!(parse_halt("now,fail=10%").is_err());
-        assert!(parse_halt("later,fail=1").is_err());
+        assert_eq!(
+            parse_halt("now,fail=10%"),
+            rule(HaltWhen::Now, HaltOn::Fail, Percent(10))
+        );
+        assert_eq!(
+            parse_halt("soon,done=150%"),
+            rule(HaltWhen::Soon, HaltOn::Done, Percent(150))
+        );
+        assert_eq!(
+            parse_halt("25%"),
+            rule(HaltWhen::Soon, HaltOn::Fail, Percent(25))
+        );
+        for bad in [
+            "later,fail=1",
+            "now,fail=25.5%",
+            "now,fail=0%",
+            "now,fail=%",
+            "now,fail=+3",
+            "30",
+            "5.5%",
+        ] {
+            assert!(parse_halt(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -499,7 +499,7 @@ fn a_terminal_on_stdin_is_not_handed_to_jobs() {
 #[test]
 fn gnu_features_parx_lacks_are_named_not_guessed() {
     let env = Env::new();
-    for option in ["--shuf", "--regexp", "--retry-failed", "--colsep"] {
+    for option in ["--regexp", "--colsep", "--plus", "--ctag"] {
         let out = env.parx([option, "x", "echo"]).expect_code(255);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -525,4 +525,94 @@ fn gnu_features_parx_lacks_are_named_not_guessed() {
         ])
         .stdout();
     assert_eq!(out, "1 1\n");
+}
+
+/// `--shuf` (GNU parallel's): every input is read, then the jobs run in a
+/// random order; {#} numbers them in that order, so -k prints them in it.
+#[test]
+fn shuf_runs_every_job_once_in_a_random_order() {
+    let env = Env::new();
+    let values: Vec<String> = (1..=30).map(|i| i.to_string()).collect();
+    let run = |extra: &[&str]| -> Vec<(u64, String)> {
+        let out = env
+            .parx(["--shuf", "-j2"])
+            .arg_last(extra)
+            .arg_last(["echo {#} {}", ":::"])
+            .arg_last(&values)
+            .stdout();
+        out.lines()
+            .map(|l| {
+                let (seq, value) = l.split_once(' ').unwrap();
+                (seq.parse().unwrap(), value.to_owned())
+            })
+            .collect()
+    };
+    let first = run(&["-k"]);
+    // -k: in {#} order, which is the shuffled order.
+    let seqs: Vec<u64> = first.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1..=30).collect::<Vec<_>>());
+    let mut got: Vec<String> = first.iter().map(|(_, v)| v.clone()).collect();
+    let order = got.clone();
+    got.sort_by_key(|v| v.parse::<u32>().unwrap());
+    assert_eq!(got, values, "every input once");
+    // 30! orders: the same one twice (or the input order) means no shuffle.
+    let second: Vec<String> = run(&["-k"]).into_iter().map(|(_, v)| v).collect();
+    assert_ne!(order, second);
+    assert_ne!(order, values);
+    // Without -k too, and with several sources: every combination once.
+    let out = env
+        .parx([
+            "--shuf", "echo", "{1}{2}", ":::", "a", "b", "c", ":::", "1", "2",
+        ])
+        .stdout();
+    assert_eq!(sorted_lines(&out), ["a1", "a2", "b1", "b2", "c1", "c2"]);
+}
+
+#[test]
+fn shuf_reads_stdin_whole_and_groups_after_shuffling() {
+    let env = Env::new();
+    let input: String = (1..=20).map(|i| format!("{i}\n")).collect();
+    // -n 2 groups the shuffled inputs: ten jobs, every input once.
+    let out = env
+        .parx(["--shuf", "-k", "-n", "2", "echo"])
+        .stdin(&input)
+        .stdout();
+    assert_eq!(out.lines().count(), 10);
+    let mut values: Vec<u32> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    values.sort_unstable();
+    assert_eq!(values, (1..=20).collect::<Vec<_>>());
+    // --dry-run prints the shuffled commands.
+    let out = env
+        .parx(["--shuf", "--dry-run", "echo", ":::", "a", "b", "c"])
+        .stdout();
+    assert_eq!(sorted_lines(&out), ["echo a", "echo b", "echo c"]);
+}
+
+#[test]
+fn shuf_cannot_shuffle_a_pipe() {
+    let env = Env::new();
+    // GNU parallel refuses --pipe with --shuf too (exit 255).
+    let out = env
+        .parx(["--shuf", "--pipe", "cat"])
+        .stdin("a\n")
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shuf"));
+    // --pipe-part's parts stay in order, as in GNU parallel.
+    env.write(
+        "lines",
+        (1..=20).map(|i| format!("{i}\n")).collect::<String>(),
+    );
+    let out = env
+        .parx([
+            "--shuf",
+            "-k",
+            "-a",
+            "lines",
+            "--pipe-part",
+            "--block",
+            "10",
+            "head -1",
+        ])
+        .stdout();
+    assert_eq!(out, "1\n7\n12\n16\n20\n");
 }

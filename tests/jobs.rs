@@ -499,3 +499,298 @@ fn out_of_processes_means_wait_and_retry_not_fail() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A job log as GNU parallel (and parx) write it, from (seq, exitval,
+/// signal, command) rows.
+fn job_log(rows: &[(u64, i32, i32, &str)]) -> String {
+    let mut log =
+        String::from("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n");
+    for (seq, exitval, signal, command) in rows {
+        log.push_str(&format!(
+            "{seq}\t:\t1795571416.986\t     0.003\t0\t0\t{exitval}\t{signal}\t{command}\n"
+        ));
+    }
+    log
+}
+
+#[test]
+fn retry_failed_reruns_the_logged_failures_with_their_commands() {
+    let env = Env::new();
+    // b and d fail the first time (no file "fixed" yet).
+    let job = "echo {}; [ {} = a ] || [ {} = c ] || [ -e fixed ]";
+    env.parx(["-j1", "--joblog", "log", job, ":::", "a", "b", "c", "d"])
+        .expect_code(2);
+    // The command and inputs given now are not used: the logged ones are,
+    // each job under its logged number.
+    let out = env
+        .parx([
+            "-j1",
+            "--joblog",
+            "log",
+            "--retry-failed",
+            "echo",
+            "NOT",
+            ":::",
+            "x",
+        ])
+        .expect_code(2);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "b\nd\n");
+    env.write("fixed", "");
+    let out = env
+        .parx([
+            "-j1",
+            "--joblog",
+            "log",
+            "--retry-failed",
+            "--tagstring",
+            "{#}",
+        ])
+        .expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\tb\n4\td\n");
+    let rows = log_rows(&env, "log");
+    let seqs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(seqs, ["1", "2", "3", "4", "2", "4", "2", "4"]);
+    assert_eq!(rows[7][8], "echo d; [ d = a ] || [ d = c ] || [ -e fixed ]");
+    // Nothing failed any more: nothing runs, and the log stays as it is.
+    let out = env
+        .parx(["--joblog", "log", "--retry-failed", "echo", "x"])
+        .expect_code(0);
+    assert!(out.stdout.is_empty());
+    assert_eq!(log_rows(&env, "log").len(), 8);
+}
+
+#[test]
+fn retry_failed_needs_a_job_log_and_a_missing_one_is_a_first_run() {
+    let env = Env::new();
+    // GNU parallel ignores --retry-failed without --joblog and runs every
+    // job; parx refuses, as it does --resume.
+    let out = env
+        .parx(["--retry-failed", "echo", ":::", "a"])
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--joblog"));
+    assert!(out.stdout.is_empty());
+    // No log yet: the command line runs as given (as in GNU parallel), so
+    // the same line can be run again until everything succeeded.
+    let out = env
+        .parx([
+            "-k",
+            "--joblog",
+            "log",
+            "--retry-failed",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ])
+        .expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
+    assert_eq!(log_rows(&env, "log").len(), 2);
+    // A log with no job in it: nothing to run (GNU parallel runs the
+    // inputs as commands there).
+    env.write("empty", job_log(&[]));
+    let out = env
+        .parx(["--joblog", "empty", "--retry-failed", "echo", ":::", "a"])
+        .expect_code(0);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn retry_failed_reads_gnu_parallels_logs_strictly() {
+    let env = Env::new();
+    // Seq 2 failed, then succeeded on a retry; 3 failed twice (the last
+    // command counts); 5 was killed; 4 is not in the log (never ran): it
+    // has no command to run.
+    env.write(
+        "log",
+        job_log(&[
+            (1, 0, 0, "echo one"),
+            (2, 1, 0, "echo two"),
+            (3, 1, 0, "echo three-old"),
+            (2, 0, 0, "echo two"),
+            (3, 2, 0, "echo three"),
+            (5, -1, 15, "echo five"),
+        ]),
+    );
+    let out = env
+        .parx(["-k", "--joblog", "log", "--retry-failed"])
+        .expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "three\nfive\n");
+    // A line that is not a job: an error, nothing runs (as GNU parallel).
+    let mut bad = job_log(&[(1, 1, 0, "echo one")]);
+    bad.push_str("garbage here\n");
+    env.write("bad", bad);
+    let out = env
+        .parx(["--joblog", "bad", "--retry-failed"])
+        .expect_code(255);
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("garbage here"),
+        "{err}"
+    );
+    // --pipe's blocks are not in the log.
+    let out = env
+        .parx(["--joblog", "log", "--retry-failed", "--pipe", "cat"])
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--retry-failed"));
+}
+
+#[test]
+fn retry_failed_gets_a_command_with_a_newline_back_exactly() {
+    let env = Env::new();
+    // A value with a newline (and a backslash): the log holds the newline
+    // as a NUL byte, as GNU parallel writes it, so nothing is lost.
+    env.parx(["-0", "--joblog", "log", "printf '[%s]' {}; exit 1"])
+        .stdin("a\nb\\n\0")
+        .expect_code(1);
+    let log = std::fs::read(env.path("log")).unwrap();
+    assert!(
+        log.windows(3).any(|w| w == b"a\0b"),
+        "{}",
+        String::from_utf8_lossy(&log)
+    );
+    assert_eq!(
+        log.iter().filter(|&&b| b == b'\n').count(),
+        2,
+        "one line per job"
+    );
+    let out = env
+        .parx(["--joblog", "log", "--retry-failed"])
+        .expect_code(1);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[a\nb\\n]");
+}
+
+#[test]
+fn retry_failed_keep_order_does_not_wait_for_jobs_that_do_not_run() {
+    let env = Env::new();
+    // Only 2 and 4 run again. 4 waits for a file this test makes once
+    // job 2's output has been printed: -k must not hold 2 back for job 1,
+    // 3 or 4.
+    env.write(
+        "log",
+        job_log(&[
+            (1, 0, 0, "echo one"),
+            (2, 1, 0, "echo two"),
+            (3, 0, 0, "echo three"),
+            // (Bounded, so that a failing test leaves no job behind.)
+            (
+                4,
+                1,
+                0,
+                "n=0; until [ -e go ] || [ $n = 3000 ]; do sleep 0.01; n=$((n+1)); done; echo four",
+            ),
+        ]),
+    );
+    let mut run = env
+        .parx(["-k", "-j2", "--joblog", "log", "--retry-failed"])
+        .spawn_guarded();
+    let mut stdout = std::io::BufReader::new(run.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut stdout, &mut line);
+        let _ = tx.send(line);
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+        let _ = tx.send(rest);
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("job 2's output came while job 4 still ran");
+    assert_eq!(first, "two\n");
+    env.write("go", "");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), "four\n");
+    assert_eq!(run.wait_with_output().status.code(), Some(0));
+}
+
+#[test]
+fn halt_percentages_are_of_all_the_jobs() {
+    let env = Env::new();
+    // Ten jobs from stdin (all read first): 25% is 2.5 jobs, so the third
+    // failure halts; the status is the percentage failed, 30.
+    let input: String = (1..=10).map(|i| format!("{i}\n")).collect();
+    let out = env
+        .parx(["-j1", "--halt", "now,fail=25%", "echo {}; exit 1"])
+        .stdin(&input)
+        .expect_code(30);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n2\n3\n");
+    // Not reached: the status is still a percentage (of the jobs started).
+    let out = env
+        .parx([
+            "-j1",
+            "--halt",
+            "soon,fail=50%",
+            "echo {}; exit {}",
+            ":::",
+            "1",
+            "0",
+            "0",
+            "0",
+        ])
+        .expect_code(25);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n0\n0\n0\n");
+    // GNU parallel's floating point: 7% of 100 jobs is 7.000000000000001,
+    // so the eighth failure halts.
+    let ten: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    let out = env
+        .parx(["-j1", "--halt", "soon,fail=7%", "echo {#}; exit 1", ":::"])
+        .arg_last(&ten)
+        .arg_last([":::"])
+        .arg_last(&ten)
+        .expect_code(8);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 8);
+    // success=N% halts with 0.
+    env.parx([
+        "-j1",
+        "--halt",
+        "now,success=50%",
+        "exit {}",
+        ":::",
+        "0",
+        "1",
+        "0",
+        "1",
+    ])
+    .expect_code(0);
+    // --pipe cannot count its blocks ahead (GNU parallel refuses it too).
+    let out = env
+        .parx(["--pipe", "--halt", "now,fail=10%", "cat"])
+        .stdin("a\n")
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--total-jobs"));
+    for bad in ["now,fail=2.5%", "now,fail=0%", "30"] {
+        let out = env.parx(["--halt", bad, "true"]).expect_code(255);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--halt"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn halt_percentage_with_total_jobs_reads_no_input_ahead() {
+    let env = Env::new();
+    // With --total-jobs the first job runs while stdin is still open.
+    let mut run = env
+        .command(crate::util::parx_bin())
+        .args(["--total-jobs", "4", "--halt", "now,fail=50%", "echo", "got"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = run.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"a\n").unwrap();
+    let mut stdout = std::io::BufReader::new(run.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut stdout, &mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    drop(stdin);
+    let status = run.wait().unwrap();
+    assert_eq!(line.as_deref(), Ok("got a\n"));
+    assert_eq!(status.code(), Some(0));
+}

@@ -405,7 +405,13 @@ fn execute(
         std::thread::Builder::new()
             .name("parx-output".into())
             .spawn(move || {
-                crate::output::collect(mode, &tmpdir, None, &control, &terminal, None, &done_rx)
+                let destination = crate::output::Destination {
+                    mode,
+                    tmpdir: &tmpdir,
+                    results: None,
+                    gaps: crate::output::Gaps::None,
+                };
+                crate::output::collect(destination, &control, &terminal, None, &done_rx)
             })
             .expect("cannot start the output thread")
     };
