@@ -1,9 +1,10 @@
 //! The test harness: a temporary directory per test, a wrapper around the
-//! parx binary, a deterministic child program, and a throwaway sshd
-//! ([`sshd`]).
+//! parx binary, a deterministic child program, a throwaway sshd
+//! ([`sshd`]) and a throwaway Slurm cluster ([`slurm`]).
 
 #![allow(dead_code)]
 
+pub mod slurm;
 pub mod sshd;
 
 use std::ffi::{OsStr, OsString};
