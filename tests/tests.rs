@@ -17,6 +17,7 @@ mod pipe;
 mod progress;
 mod remote;
 mod signals;
+mod slurm;
 mod slurm_harness;
 mod ssh_harness;
 mod xargs_conformance;
