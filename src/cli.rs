@@ -286,6 +286,11 @@ pub struct Cli {
     #[arg(long = "slurm", help_heading = "Slurm")]
     pub slurm: bool,
 
+    /// Like --slurm, but outside an allocation first get one of -j tasks
+    /// (salloc, with --slurm-args), and run the jobs as its steps.
+    #[arg(long = "slurm-alloc", help_heading = "Slurm")]
+    pub slurm_alloc: bool,
+
     /// With --slurm: more srun options, e.g. '-c4 --mem=2G -p gpu'.
     #[arg(
         long = "slurm-args",

@@ -529,7 +529,7 @@ impl Config {
                 "--transfer, --return, --cleanup, --basefile, --workdir and --env need -S".into(),
             ));
         }
-        let slurm = match (cli.slurm, &cli.slurm_args) {
+        let slurm = match (cli.slurm || cli.slurm_alloc, &cli.slurm_args) {
             (false, Some(_)) => return Err(UsageError("--slurm-args needs --slurm".into())),
             (false, None) => None,
             (true, args) => {

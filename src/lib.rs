@@ -128,6 +128,7 @@ where
         );
         return Exit::Code(OWN_ERROR);
     }
+    let original = args.clone();
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -144,6 +145,7 @@ where
         clap_complete::generate(shell, &mut command, "parx", &mut std::io::stdout());
         return Exit::Code(0);
     }
+    let alloc = cli.slurm_alloc;
     let mut config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(err) => {
@@ -197,6 +199,10 @@ where
         }
         make::Found::None => None,
     };
+    // --slurm-alloc outside an allocation: run this same parx under salloc.
+    if let Some(slurm) = config.slurm.as_ref().filter(|s| alloc && !s.in_allocation) {
+        return slurm::within_allocation(slurm, config.slots, &original);
+    }
     // --slurm: inside an allocation, -j defaults to its tasks.
     if let Some(n) = config.slurm.as_ref().and_then(slurm::Slurm::default_slots) {
         if !config.explicit_jobs {

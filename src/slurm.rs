@@ -73,6 +73,38 @@ impl Slurm {
     }
 }
 
+/// `--slurm-alloc` outside an allocation: runs this parx again, as
+/// `salloc -n SLOTS [--slurm-args] parx ARGS`, where it finds itself inside
+/// the allocation and runs the jobs as its steps. Returns how that ended.
+pub fn within_allocation(slurm: &Slurm, slots: usize, args: &[OsString]) -> crate::exit::Exit {
+    let salloc = std::env::var_os("PARX_SALLOC").unwrap_or_else(|| "salloc".into());
+    let me = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
+    let status = std::process::Command::new(&salloc)
+        .arg("--quiet")
+        .arg(format!("-n{slots}"))
+        .args(&slurm.args)
+        .arg(me)
+        .args(&args[1..])
+        .status();
+    match status {
+        Ok(status) => match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => crate::exit::Exit::Code(code),
+            (None, Some(sig)) => crate::exit::Exit::Signal(sig),
+            (None, None) => crate::exit::Exit::Code(crate::exit::OWN_ERROR),
+        },
+        Err(err) => {
+            eprintln!(
+                "parx: --slurm-alloc: cannot run {}: {err}",
+                salloc.to_string_lossy()
+            );
+            crate::exit::Exit::Code(crate::exit::OWN_ERROR)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ fn a_timeout_ends_the_remote_job_too() {
     let sshd = Sshd::start(&["h1"]);
     let env = Env::new();
     let out = parx_remote(&env, &sshd, "1/h1")
-        .arg_last(["--timeout", "1", "sleep 35; echo never", ":::", "a"])
+        .arg_last(["--timeout", "1", "sleep 35 && echo never", ":::", "a"])
         .output();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("never"));

@@ -80,12 +80,42 @@ fn inside_an_allocation_jobs_are_steps_and_j_follows_its_tasks() {
 }
 
 #[test]
+fn slurm_alloc_gets_an_allocation_and_runs_steps_in_it() {
+    let cluster = Cluster::start_with_cpus(4);
+    let env = Env::new();
+    let mut run = env.parx(["--slurm-alloc", "-j3", "-k"]);
+    for (k, v) in cluster.env() {
+        run = run.env(&k, v);
+    }
+    let out = run
+        .arg_last([
+            "echo {} ${SLURM_STEP_ID:+step} $SLURM_JOB_ID",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+        ])
+        .output();
+    assert!(out.status.success(), "{out:?}\n{}", cluster.logs());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split(' ').collect()).collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    // Four steps of one allocation.
+    for (line, value) in lines.iter().zip(["a", "b", "c", "d"]) {
+        assert_eq!(line[..2], [value, "step"], "{text}");
+        assert_eq!(line[2], lines[0][2], "{text}");
+    }
+    assert!(cluster.queue().is_empty(), "{:?}", cluster.queue());
+}
+
+#[test]
 fn a_timeout_cancels_the_job_and_leaves_the_queue_empty() {
     let cluster = Cluster::start_with_cpus(2);
     let env = Env::new();
     let started = std::time::Instant::now();
     let out = parx_on(&env, &cluster)
-        .arg_last(["--timeout", "1", "sleep 36; echo never", ":::", "a"])
+        .arg_last(["--timeout", "1", "sleep 36 && echo never", ":::", "a"])
         .output();
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
