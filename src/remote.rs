@@ -188,6 +188,7 @@ impl Remote {
             slot_host: Vec::new(),
             _dir: dir,
         };
+        let mut unreachable = Vec::new();
         for (i, login) in logins.iter().enumerate() {
             if login.host == ":" {
                 remote.hosts.push(Host {
@@ -198,7 +199,12 @@ impl Remote {
                 continue;
             }
             let control = remote._dir.path().join(format!("h{i}"));
-            remote.start_master(&login.host, &control)?;
+            // A host that cannot be reached is left out, with a warning;
+            // only when none is left is it an error.
+            if let Err(why) = remote.start_master(&login.host, &control) {
+                unreachable.push(why);
+                continue;
+            }
             let mut host = Host {
                 name: login.host.clone(),
                 slots: 1,
@@ -209,6 +215,12 @@ impl Remote {
                 None => remote.probe_cpus(&host).unwrap_or(1),
             };
             remote.hosts.push(host);
+        }
+        if remote.hosts.is_empty() {
+            return Err(unreachable.join("; "));
+        }
+        for why in &unreachable {
+            eprintln!("parx: warning: {why}; its jobs run on the other hosts");
         }
         for (i, host) in remote.hosts.iter().enumerate() {
             remote

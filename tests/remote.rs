@@ -199,3 +199,19 @@ fn a_per_job_workdir_and_environment() {
     let left = sshd.run("h1", "ls -A .parx-tmp");
     assert_eq!(String::from_utf8_lossy(&left.stdout), "");
 }
+
+#[test]
+fn an_unreachable_host_among_others_is_left_out_with_a_warning() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let out = parx_remote(&env, &sshd, "1/h1,1/no-such-host.invalid")
+        .arg_last(["-k", "echo", ":::", "a", "b"])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: cannot connect to no-such-host.invalid"),
+        "{err}"
+    );
+}
