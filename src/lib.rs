@@ -42,7 +42,7 @@ mod sys;
 pub mod template;
 pub mod xargs;
 
-pub use pool::{concurrently, concurrently_ordered, Panicked, Pool, Results};
+pub use pool::{concurrently, concurrently_ordered, Indexed, Panicked, Pool, Results};
 pub mod units;
 
 use std::collections::{HashSet, VecDeque};

@@ -229,19 +229,33 @@ pub struct Results<R> {
     next: u64,
 }
 
-impl<R> Iterator for Results<R> {
-    type Item = Result<R, Panicked>;
+impl<R> Results<R> {
+    /// Each result with the position of its item in the input (from 0):
+    /// for unordered maps, which item a result belongs to.
+    ///
+    /// ```
+    /// let mut squares: Vec<(usize, u64)> = parx::concurrently(vec![3u64, 1, 2], 3, |n| n * n)
+    ///     .indexed()
+    ///     .map(|(i, r)| (i, r.unwrap()))
+    ///     .collect();
+    /// squares.sort();
+    /// assert_eq!(squares, [(0, 9), (1, 1), (2, 4)]);
+    /// ```
+    pub fn indexed(self) -> Indexed<R> {
+        Indexed(self)
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next_with_index(&mut self) -> Option<(u64, Result<R, Panicked>)> {
         let rx = self.rx.as_ref()?;
         let Some(early) = self.ordered.as_mut() else {
-            return rx.recv().ok().map(|(_, result)| result);
+            return rx.recv().ok();
         };
         loop {
             if let Some(result) = early.remove(&self.next) {
+                let index = self.next;
                 self.next += 1;
                 self.window.advance(self.next);
-                return Some(result);
+                return Some((index, result));
             }
             match rx.recv() {
                 Ok((index, result)) => {
@@ -254,6 +268,27 @@ impl<R> Iterator for Results<R> {
                 }
             }
         }
+    }
+}
+
+impl<R> Iterator for Results<R> {
+    type Item = Result<R, Panicked>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_with_index().map(|(_, result)| result)
+    }
+}
+
+/// [`Results`] with each item's input position: see [`Results::indexed`].
+pub struct Indexed<R>(Results<R>);
+
+impl<R> Iterator for Indexed<R> {
+    type Item = (usize, Result<R, Panicked>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0
+            .next_with_index()
+            .map(|(index, result)| (usize::try_from(index).unwrap_or(usize::MAX), result))
     }
 }
 
