@@ -493,10 +493,14 @@ fn out_of_processes_means_wait_and_retry_not_fail() {
         .output()
         .expect("setpriv and prlimit (util-linux) run");
     assert!(out.status.success(), "{out:?}");
+    // Every job ran. (A slot thread that could not start is reported and
+    // parx goes on with fewer slots: that is the limit biting, not a job.)
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr
+            .lines()
+            .all(|l| l.starts_with("parx: warning: running ")),
+        "{stderr}"
     );
 }
 
