@@ -323,9 +323,11 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
                 .unwrap_or_default(),
         ),
     };
-    if recend.is_empty() && recstart.is_empty() {
+    // Both empty: records end anywhere, blocks are exactly --block bytes
+    // (GNU parallel's idiom for binary data); -N has nothing to count then.
+    if recend.is_empty() && recstart.is_empty() && cli.max_replace_args.is_some() {
         return Err(UsageError(
-            "--recend and --recstart cannot both be empty".into(),
+            "-N counts records: --recend and --recstart cannot both be empty with it".into(),
         ));
     }
     let header_lines = match cli.header.as_deref() {

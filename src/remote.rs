@@ -332,17 +332,21 @@ impl Remote {
         }
         for file in files {
             let absolute = file.first() == Some(&b'/');
-            let dest = match (absolute, dir) {
-                (true, _) => "/".to_string(),
-                (false, Some(d)) => format!("{}/", String::from_utf8_lossy(d)),
-                (false, None) => String::new(),
-            };
-            let target = format!("{}:{dest}", host.name);
+            // Built from bytes: names need not be UTF-8.
+            let mut target = format!("{}:", host.name).into_bytes();
+            match (absolute, dir) {
+                (true, _) => target.push(b'/'),
+                (false, Some(d)) => {
+                    target.extend_from_slice(d);
+                    target.push(b'/');
+                }
+                (false, None) => {}
+            }
             self.rsync(
                 host,
                 &[
                     std::ffi::OsStr::from_bytes(file),
-                    std::ffi::OsStr::new(&target),
+                    std::ffi::OsStr::from_bytes(&target),
                 ],
             )
             .map_err(|e| format!("--transferfile {}: {e}", String::from_utf8_lossy(file)))?;
@@ -355,19 +359,18 @@ impl Remote {
     pub fn fetch(&self, host: &Host, files: &[Vec<u8>], dir: Option<&[u8]>) -> Result<(), String> {
         for file in files {
             let relative = file.strip_prefix(b"./").unwrap_or(file);
-            let source = match dir {
-                _ if relative.first() == Some(&b'/') => {
-                    format!("{}:{}", host.name, String::from_utf8_lossy(relative))
-                }
+            // Built from bytes: names need not be UTF-8.
+            let mut source = format!("{}:", host.name).into_bytes();
+            match dir {
+                _ if relative.first() == Some(&b'/') => {}
                 // DIR/./FILE: rsync -R recreates FILE's path below "." here.
-                Some(d) => format!(
-                    "{}:{}/./{}",
-                    host.name,
-                    String::from_utf8_lossy(d),
-                    String::from_utf8_lossy(relative)
-                ),
-                None => format!("{}:./{}", host.name, String::from_utf8_lossy(relative)),
-            };
+                Some(d) => {
+                    source.extend_from_slice(d);
+                    source.extend_from_slice(b"/./");
+                }
+                None => source.extend_from_slice(b"./"),
+            }
+            source.extend_from_slice(relative);
             let dest = if relative.first() == Some(&b'/') {
                 "/"
             } else {
@@ -375,7 +378,10 @@ impl Remote {
             };
             self.rsync(
                 host,
-                &[std::ffi::OsStr::new(&source), std::ffi::OsStr::new(dest)],
+                &[
+                    std::ffi::OsStr::from_bytes(&source),
+                    std::ffi::OsStr::new(dest),
+                ],
             )
             .map_err(|e| format!("--return {}: {e}", String::from_utf8_lossy(file)))?;
         }
