@@ -49,6 +49,10 @@ pub fn parse_logins(text: &str) -> Result<Vec<LoginSpec>, String> {
         if host.is_empty() {
             return Err(format!("-S '{entry}': no host"));
         }
+        // ssh would read it as an option.
+        if host.starts_with('-') {
+            return Err(format!("-S '{entry}': a host name cannot start with '-'"));
+        }
         out.push(LoginSpec { host, slots });
     }
     Ok(out)
@@ -513,6 +517,7 @@ mod tests {
         );
         assert!(parse_logins("0/a").is_err());
         assert!(parse_logins("3/").is_err());
+        assert!(parse_logins("-oProxyCommand=x").is_err());
     }
 
     #[test]

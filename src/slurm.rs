@@ -79,7 +79,14 @@ impl Slurm {
 pub fn within_allocation(slurm: &Slurm, slots: usize, args: &[OsString]) -> crate::exit::Exit {
     let salloc = std::env::var_os("PARX_SALLOC").unwrap_or_else(|| "salloc".into());
     let me = std::env::current_exe().unwrap_or_else(|_| args[0].clone().into());
+    // The run inside the allocation must not ask for another one, even if
+    // an odd salloc did not set SLURM_JOB_ID.
+    if std::env::var_os("PARX_IN_SALLOC").is_some() {
+        eprintln!("parx: --slurm-alloc: salloc set no SLURM_JOB_ID; not asking again");
+        return crate::exit::Exit::Code(crate::exit::OWN_ERROR);
+    }
     let status = std::process::Command::new(&salloc)
+        .env("PARX_IN_SALLOC", "1")
         .arg("--quiet")
         .arg(format!("-n{slots}"))
         .args(&slurm.args)
