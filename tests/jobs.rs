@@ -458,14 +458,9 @@ fn out_of_processes_means_wait_and_retry_not_fail() {
     // RLIMIT_NPROC does not bind root: run parx as nobody, with room for
     // its own threads and a few jobs only. The other jobs' spawns fail with
     // EAGAIN until running ones end; parx must wait for them, not fail them.
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1));
     assert_eq!(
-        euid,
-        Some("0"),
+        crate::util::euid(),
+        "0",
         "this test drops to user nobody: run it as root (as .ci/run does in CI)"
     );
     use std::os::unix::fs::PermissionsExt;

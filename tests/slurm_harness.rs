@@ -8,17 +8,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::slurm::Cluster;
-use crate::util::wait_for;
-
-/// Whether a live (not zombie) process has this pid.
-fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'))
-    })
-}
+use crate::util::{is_alive, wait_for};
 
 /// A unique `sleep` duration to find a test's task by (other test
 /// processes may run at the same time).

@@ -5,17 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::util::sshd::Sshd;
-use crate::util::wait_for;
-
-/// Whether a live (not zombie) process has this pid.
-fn is_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'))
-    })
-}
+use crate::util::{is_alive, wait_for};
 
 /// Starts `command` on each of `aliases` at once (logins cost ~150 ms
 /// each) and returns what each printed, checking that it succeeded.

@@ -329,6 +329,27 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Whether a live (not zombie) process has this pid.
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+    })
+}
+
+/// The tests' effective uid, as /proc/self/status gives it ("?" if not).
+pub fn euid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_owned()
+}
+
 /// Pids of live (not zombie) `sleep SECONDS` processes: tests give their
 /// sleepers a unique duration to find them.
 pub fn sleepers(seconds: &str) -> Vec<u32> {
@@ -341,12 +362,7 @@ pub fn sleepers(seconds: &str) -> Vec<u32> {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        let state = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let zombie = state
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'));
-        if !zombie && cmdline == wanted.as_bytes() {
+        if cmdline == wanted.as_bytes() && is_alive(pid) {
             found.push(pid);
         }
     }

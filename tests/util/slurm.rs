@@ -32,6 +32,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use super::is_alive;
+
 const MUNGED: &str = "/usr/sbin/munged";
 const SLURMCTLD: &str = "/usr/sbin/slurmctld";
 const SLURMD: &str = "/usr/sbin/slurmd";
@@ -526,12 +528,7 @@ fn spawn_daemon(mut cmd: Command, out: &Path) -> Child {
 
 /// Panics, saying what to do, unless the harness can work here.
 fn check_prerequisites() {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("?");
+    let euid = super::euid();
     assert!(
         euid == "0",
         "the slurm tests run slurmd, which needs root (euid is {euid}): run them \
@@ -742,16 +739,6 @@ fn processes() -> impl Iterator<Item = Process> {
                 fds,
             })
         })
-}
-
-/// Whether a live (not zombie) process has this pid.
-fn is_alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'))
-    })
 }
 
 /// The test process pid in a directory name made by this harness

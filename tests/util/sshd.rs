@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
+use super::is_alive;
+
 const SSHD: &str = "/usr/sbin/sshd";
 /// Prefix of test user names: `parx-t<test process pid>-<counter>`.
 const USER_PREFIX: &str = "parx-t";
@@ -281,12 +283,7 @@ impl Drop for Sshd {
 
 /// Panics, saying what to do, unless the harness can work here.
 fn check_prerequisites() {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("?");
+    let euid = super::euid();
     assert!(
         euid == "0",
         "the ssh tests create a user and run sshd, so they must run as root \
@@ -595,16 +592,6 @@ fn processes() -> impl Iterator<Item = Process> {
                 cmdline: fs::read(entry.path().join("cmdline")).unwrap_or_default(),
             })
         })
-}
-
-/// Whether a live (not zombie) process has this pid.
-fn is_alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'))
-    })
 }
 
 /// The test process pid in a name made by this harness (user
