@@ -279,9 +279,7 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
     };
     if let Dialect::Xargs { prefix, .. } = &settings.dialect {
         // As xargs words it: "xargs: NAME: No such file or directory".
-        let why = err
-            .raw_os_error()
-            .map_or_else(|| err.to_string(), sys::strerror);
+        let why = crate::describe(err);
         let code = if err.kind() == io::ErrorKind::NotFound {
             127
         } else {

@@ -4,8 +4,10 @@
 use crate::util::slurm::Cluster;
 use crate::util::Env;
 
-fn parx_on(env: &Env, cluster: &Cluster) -> crate::util::Run {
-    let mut run = env.parx(["--slurm"]);
+/// parx with `launcher` (`--slurm`, `--slurm-alloc`) and the cluster's
+/// client environment.
+fn parx_on(env: &Env, cluster: &Cluster, launcher: &str) -> crate::util::Run {
+    let mut run = env.parx([launcher]);
     for (k, v) in cluster.env() {
         run = run.env(&k, v);
     }
@@ -16,7 +18,7 @@ fn parx_on(env: &Env, cluster: &Cluster) -> crate::util::Run {
 fn outside_an_allocation_each_job_is_a_slurm_job() {
     let cluster = Cluster::start_with_cpus(4);
     let env = Env::new();
-    let out = parx_on(&env, &cluster)
+    let out = parx_on(&env, &cluster, "--slurm")
         .arg_last([
             "-k",
             "-j2",
@@ -33,7 +35,7 @@ fn outside_an_allocation_each_job_is_a_slurm_job() {
         "a in-a-job\nb c in-a-job\nit's in-a-job\n"
     );
     // Exit statuses pass through srun.
-    let out = parx_on(&env, &cluster)
+    let out = parx_on(&env, &cluster, "--slurm")
         .arg_last(["-j2", "exit {}", ":::", "0", "3", "0", "4"])
         .output();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -83,12 +85,10 @@ fn inside_an_allocation_jobs_are_steps_and_j_follows_its_tasks() {
 fn slurm_alloc_gets_an_allocation_and_runs_steps_in_it() {
     let cluster = Cluster::start_with_cpus(4);
     let env = Env::new();
-    let mut run = env.parx(["--slurm-alloc", "-j3", "-k"]);
-    for (k, v) in cluster.env() {
-        run = run.env(&k, v);
-    }
-    let out = run
+    let out = parx_on(&env, &cluster, "--slurm-alloc")
         .arg_last([
+            "-j3",
+            "-k",
             "echo {} ${SLURM_STEP_ID:+step} $SLURM_JOB_ID",
             ":::",
             "a",
@@ -114,7 +114,7 @@ fn a_timeout_cancels_the_job_and_leaves_the_queue_empty() {
     let cluster = Cluster::start_with_cpus(2);
     let env = Env::new();
     let started = std::time::Instant::now();
-    let out = parx_on(&env, &cluster)
+    let out = parx_on(&env, &cluster, "--slurm")
         .arg_last(["--timeout", "1", "sleep 36 && echo never", ":::", "a"])
         .output();
     assert!(
