@@ -362,7 +362,10 @@ pub struct Cli {
 
     /// Start jobs only while SIZE of memory is available.
     ///
-    /// SIZE in bytes or with K, M, G, T; compared with MemAvailable.
+    /// SIZE in bytes or with K, M, G, T. Below half of SIZE the youngest
+    /// job is terminated (--termseq) and counts as failed; --retries runs it
+    /// again later. Available memory is MemAvailable, or less under a memory
+    /// cgroup's limit.
     #[arg(long = "memfree", value_name = "SIZE")]
     pub memfree: Option<String>,
 

@@ -637,7 +637,7 @@ impl Config {
             .as_deref()
             .map(|m| parse_size(m).map_err(|e| UsageError(format!("--memfree: {e}"))))
             .transpose()?;
-        if let (Some(want), Some(total)) = (memfree, sys::memory_total()) {
+        if let (Some(want), Some(total)) = (memfree, crate::memory::total()) {
             if want > total {
                 eprintln!(
                     "parx: warning: --memfree asks for more memory than this machine has ({} MiB); no job will start",

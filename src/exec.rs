@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::output::{Captured, LineError, LineSplitter, Terminal, WriteError, JOB_MEMORY_BYTES};
 use crate::pipe::{Block, Body};
-use crate::signal::{Control, StopCause, TermStep};
+use crate::signal::{Control, StopCause, TermStep, TermWalk};
 use crate::sys;
 
 /// An argument vector in one buffer: the arguments' bytes back to back
@@ -410,14 +410,14 @@ pub fn run_job(
     // while the job runs.
     drop(cmd);
     let pid = child.id();
-    control.register(job.slot, pid);
+    control.register(job.slot, pid, job.seq);
 
     let mut watch = Watch {
         pid,
         pidfd: sys::pidfd_open(pid),
         exited: false,
         deadline: job.timeout.map(|t| clock + t),
-        next_step: 0,
+        walk: TermWalk::new(&settings.termseq),
         timed_out: false,
     };
     let pipes = Pipes {
@@ -640,13 +640,13 @@ impl<'a> Feed<'a> {
 }
 
 /// Watches a running job's exit and its `--timeout`.
-struct Watch {
+struct Watch<'a> {
     pid: u32,
     pidfd: Option<OwnedFd>,
     exited: bool,
     /// When the next termination step is due (first: the timeout).
     deadline: Option<Instant>,
-    next_step: usize,
+    walk: TermWalk<'a>,
     timed_out: bool,
 }
 
@@ -657,7 +657,7 @@ const STREAM_POLL: Duration = Duration::from_millis(2);
 /// Without a pidfd, how often to check whether a job exited.
 const EXIT_POLL: Duration = Duration::from_millis(20);
 
-impl Watch {
+impl Watch<'_> {
     /// How long the event loop may sleep.
     fn wait_for(&self) -> Option<Duration> {
         if self.exited {
@@ -673,7 +673,7 @@ impl Watch {
     }
 
     /// Notes an exit and runs the termination sequence when a deadline passes.
-    fn tick(&mut self, pidfd_ready: bool, termseq: &[TermStep]) {
+    fn tick(&mut self, pidfd_ready: bool) {
         if pidfd_ready || (self.pidfd.is_none() && sys::has_exited(self.pid)) {
             self.exited = true;
             // A deadline means nothing once the job has ended.
@@ -686,14 +686,11 @@ impl Watch {
             return;
         }
         self.timed_out = true;
-        match termseq.get(self.next_step) {
-            Some(step) => {
-                sys::kill_group(self.pid, step.signal);
-                self.deadline = Some(Instant::now() + step.wait);
-                self.next_step += 1;
-            }
-            None => self.deadline = None,
-        }
+        let pid = self.pid;
+        self.deadline = self
+            .walk
+            .step(|signal| sys::kill_group(pid, signal))
+            .map(|wait| Instant::now() + wait);
     }
 
     /// True while the loop must keep running for the exit or the deadline.
@@ -722,7 +719,7 @@ struct Pipes<'a> {
 fn drain(
     pipes: Pipes<'_>,
     captured: &mut Captured,
-    watch: &mut Watch,
+    watch: &mut Watch<'_>,
     settings: &ExecSettings,
     control: &Arc<Control>,
     terminal: &Terminal,
@@ -837,7 +834,7 @@ fn drain(
                 report(e, captured, control, terminal);
             }
         }
-        watch.tick(ready[2], &settings.termseq);
+        watch.tick(ready[2]);
         if watch.exited {
             if let Some(f) = feed.take() {
                 unread = f.left(); // a job that ended reads no more

@@ -29,6 +29,7 @@ pub mod exit;
 pub mod input;
 pub mod joblog;
 pub mod make;
+mod memory;
 pub mod output;
 pub mod pipe;
 pub mod pool;
@@ -199,6 +200,9 @@ where
         }
         make::Found::None => None,
     };
+    if jobserver.is_some() {
+        signal::leave_sigusr1();
+    }
     // --slurm-alloc outside an allocation: run this same parx under salloc.
     if let Some(slurm) = config.slurm.as_ref().filter(|s| alloc && !s.in_allocation) {
         return slurm::within_allocation(slurm, config.slots, &original);
@@ -497,6 +501,9 @@ fn execute(
         None => None,
     };
     let control = Control::new(config.slots, config.termseq.clone());
+    control
+        .resizable
+        .store(!config.pipe_round_robin, Ordering::Release);
     signal::install(&control);
     let terminal = match Terminal::open() {
         Ok(t) => Arc::new(t),
@@ -619,6 +626,17 @@ fn execute(
         memfree: config.memfree,
     };
     let runtimes = Runtimes::default();
+    // --memfree: a watcher that terminates the youngest job when memory
+    // runs short; it ends when `evictor` is dropped.
+    let (evictor, evict_done) = mpsc::channel::<()>();
+    let watcher = config.memfree.map(|_| {
+        let control = Arc::clone(&control);
+        let terminal = Arc::clone(&terminal);
+        std::thread::Builder::new()
+            .name("parx-memfree".into())
+            .spawn(move || gate.evict_while_short(&control, &terminal, &evict_done))
+            .expect("cannot start the --memfree thread")
+    });
     let pool = schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
@@ -850,6 +868,10 @@ fn execute(
             host: host.map(|(_, h)| h.name.clone()),
         });
     });
+    drop(evictor);
+    if let Some(watcher) = watcher {
+        let _ = watcher.join();
+    }
     if let Err(err) = pool {
         terminal.message(&format!("parx: cannot start any job slot: {err}\n"));
         control.stop(signal::StopCause::OwnError);

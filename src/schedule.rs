@@ -100,8 +100,13 @@ impl<T> Queue<T> {
     /// The next job, or `None` when the queue is closed and empty, or parx
     /// is stopping.
     pub fn take(&self, control: &Control) -> Option<T> {
+        self.take_unless(control, || false)
+    }
+
+    /// As [`Queue::take`], but also gives up (`None`) once `leave()` is true.
+    pub fn take_unless(&self, control: &Control, leave: impl Fn() -> bool) -> Option<T> {
         loop {
-            if control.is_stopping() {
+            if control.is_stopping() || leave() {
                 return None;
             }
             match self.injector.steal() {
@@ -132,10 +137,13 @@ impl<T> Queue<T> {
     }
 }
 
-/// Runs `work(slot, job)` on `slots` threads until the queue is used up or
-/// parx stops. Slots are numbered from 0. If the system refuses some of the
-/// threads, the pool runs with those it got (after a warning); with none it
-/// returns the error.
+/// Runs `work(slot, job)` on one thread per slot until the queue is used up
+/// or parx stops. Slots are numbered from 0; there are `slots` of them at
+/// first, then as many as `control.slot_limit()` says (SIGUSR1 and SIGUSR2
+/// change it while jobs run): a slot taken away ends after its running job,
+/// a slot added starts taking jobs at once. If the system refuses some of
+/// the threads, the pool runs with those it got (after a warning); with none
+/// it returns the error.
 pub fn run_pool<T, F>(
     slots: usize,
     queue: &Queue<T>,
@@ -146,26 +154,84 @@ where
     T: Send,
     F: Fn(usize, T) + Sync,
 {
+    // Which slots have a thread, and whether the queue has run dry.
+    #[derive(Default)]
+    struct Threads {
+        live: Vec<bool>,
+        dry: bool,
+    }
+    let threads = Mutex::new(Threads::default());
+    let ended = Condvar::new();
+    let lock = || threads.lock().unwrap_or_else(PoisonError::into_inner);
     std::thread::scope(|scope| {
-        for slot in 0..slots {
-            let work = &work;
-            let started = std::thread::Builder::new()
-                .name(format!("parx-slot-{}", slot + 1))
-                .stack_size(256 * 1024)
-                .spawn_scoped(scope, move || {
-                    while let Some(job) = queue.take(control) {
-                        work(slot, job);
-                    }
-                });
-            if let Err(err) = started {
-                if slot == 0 {
-                    return Err(err);
+        let mut limit = control.slot_limit();
+        let mut wanted = slots.max(1);
+        // The most threads the system gave us, once it refused one.
+        let mut cap = usize::MAX;
+        loop {
+            let mut state = lock();
+            let running = state.live.iter().filter(|&&live| live).count();
+            if state.dry || control.is_stopping() {
+                if running == 0 {
+                    return Ok(());
                 }
-                eprintln!("parx: warning: running {slot} job slots, not {slots}: {err}");
-                break;
+            } else {
+                // Start a thread for every slot below the limit that has none.
+                for slot in 0..wanted.min(cap) {
+                    if state.live.get(slot).copied().unwrap_or(false) {
+                        continue;
+                    }
+                    let (threads, ended) = (&threads, &ended);
+                    let work = &work;
+                    let started = std::thread::Builder::new()
+                        .name(format!("parx-slot-{}", slot + 1))
+                        .stack_size(256 * 1024)
+                        .spawn_scoped(scope, move || {
+                            let retired = || slot >= control.slot_limit();
+                            let mut dry = false;
+                            while !retired() {
+                                match queue.take_unless(control, retired) {
+                                    Some(job) => work(slot, job),
+                                    None => {
+                                        dry = !retired();
+                                        break;
+                                    }
+                                }
+                            }
+                            let mut state = threads.lock().unwrap_or_else(PoisonError::into_inner);
+                            state.live[slot] = false;
+                            state.dry |= dry;
+                            ended.notify_all();
+                        });
+                    match started {
+                        Ok(_) => {
+                            if state.live.len() <= slot {
+                                state.live.resize(slot + 1, false);
+                            }
+                            state.live[slot] = true;
+                        }
+                        Err(err) if running == 0 && slot == 0 => return Err(err),
+                        Err(err) => {
+                            eprintln!(
+                                "parx: warning: running {slot} job slots, not {wanted}: {err}"
+                            );
+                            cap = slot.max(1);
+                            break;
+                        }
+                    }
+                }
+            }
+            // Wake for a thread that ended, or look again for a new limit.
+            drop(
+                ended
+                    .wait_timeout(state, STOP_POLL)
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            if control.slot_limit() != limit {
+                limit = control.slot_limit();
+                wanted = limit;
             }
         }
-        Ok(())
     })
 }
 
@@ -197,12 +263,47 @@ impl Gate {
                 crate::sys::runnable_processes().map_or(true, |n| (n as f64) < max)
             });
             let memory_ok = self.memfree.map_or(true, |min| {
-                crate::sys::memory_available().map_or(true, |free| free >= min)
+                crate::memory::available().map_or(true, |free| free >= min)
             });
             if load_ok && memory_ok {
                 return true;
             }
             std::thread::sleep(Self::RECHECK);
+        }
+    }
+}
+
+impl Gate {
+    /// `--memfree`'s other half, run on a thread of its own while jobs run:
+    /// whenever the memory available falls under half of SIZE, the job that
+    /// started last gets the `--termseq` sequence (it counts as failed, so
+    /// `--retries` runs it again once memory allows, as in GNU parallel),
+    /// then memory is looked at again. Returns when `done` says so (or its
+    /// sender is gone).
+    pub fn evict_while_short(
+        &self,
+        control: &Control,
+        terminal: &Terminal,
+        done: &std::sync::mpsc::Receiver<()>,
+    ) {
+        let Some(min) = self.memfree else { return };
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(Self::RECHECK)
+        {
+            let Some(free) = crate::memory::available() else {
+                continue;
+            };
+            if free >= min / 2 {
+                continue;
+            }
+            control.terminate_youngest(|seq| {
+                terminal.message(&format!(
+                    "parx: only {:.0} MiB of memory available, under half of --memfree ({:.0} MiB): \
+                     terminating job {seq}, the last started\n",
+                    mib(free),
+                    mib(min)
+                ));
+            });
         }
     }
 }

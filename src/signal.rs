@@ -6,11 +6,13 @@
 //! (default `TERM,200,TERM,100,TERM,50,KILL,25`: a signal, then milliseconds
 //! to wait). A second Ctrl-C kills at once. SIGHUP starts nothing new and
 //! lets running jobs finish (a later Ctrl-C or SIGTERM still terminates
-//! them). SIGTSTP (Ctrl-Z) and SIGCONT are passed on to the jobs. Groups are
+//! them). SIGTSTP (Ctrl-Z) and SIGCONT are passed on to the jobs. SIGUSR1
+//! and SIGUSR2 add or take away a job slot, as in GNU xargs (GNU parallel
+//! uses them to list running jobs and toggle `--progress`). Groups are
 //! signalled only while their leader is unreaped (see `exec`), so a recycled
 //! process group id is never hit.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -66,18 +68,75 @@ pub fn default_termseq() -> Vec<TermStep> {
     .collect()
 }
 
+/// Walks a termination sequence: each step sends its signal, then says how
+/// long to wait before the next. One walker serves `--timeout` (one job,
+/// from its event loop), `--memfree` (the youngest job) and stopping (every
+/// job), so the three cannot drift apart.
+#[derive(Debug, Clone, Copy)]
+pub struct TermWalk<'a> {
+    steps: &'a [TermStep],
+    next: usize,
+}
+
+impl<'a> TermWalk<'a> {
+    /// A walk through `steps` from the first.
+    pub fn new(steps: &'a [TermStep]) -> Self {
+        Self { steps, next: 0 }
+    }
+
+    /// Sends the next step's signal with `send` and returns the time to
+    /// wait for the job(s) to end; `None` once the sequence is used up.
+    pub fn step(&mut self, send: impl FnOnce(i32)) -> Option<Duration> {
+        let step = self.steps.get(self.next)?;
+        self.next += 1;
+        send(step.signal);
+        Some(step.wait)
+    }
+}
+
+/// A running job, as the registry knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Running {
+    /// Its process group (= leader pid).
+    pgid: u32,
+    /// Its job number.
+    seq: u64,
+    /// When it started, counted in job starts: the largest is the youngest.
+    start: u64,
+}
+
+/// The running job of each slot.
+#[derive(Debug, Default)]
+struct Registry {
+    slots: Vec<Option<Running>>,
+    starts: u64,
+}
+
+/// Which running jobs a termination sequence is for.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    All,
+    One { slot: usize, job: Running },
+}
+
 /// Shared stop state and the running jobs of one run.
 pub struct Control {
     stopping: AtomicBool,
     cause: Mutex<Option<StopCause>>,
-    /// Process group (= leader pid) of the job running in each slot.
-    groups: Mutex<Vec<Option<u32>>>,
+    groups: Mutex<Registry>,
     changed: Condvar,
     kill_now: AtomicBool,
     termseq: Vec<TermStep>,
+    /// How many slots may run jobs: `-j`, changed by SIGUSR1 and SIGUSR2.
+    slot_limit: AtomicUsize,
+    /// Whether SIGUSR1 and SIGUSR2 change the number of slots (not with
+    /// `--round-robin`, whose jobs are one per slot for the whole run).
+    pub resizable: AtomicBool,
     /// SIGHUP ends the run like SIGTERM (xargs mode), rather than letting
     /// running jobs finish.
     pub hangup_terminates: AtomicBool,
+    /// Report slot changes on stderr (xargs is silent about them).
+    pub announce_resize: AtomicBool,
 }
 
 impl Control {
@@ -86,12 +145,40 @@ impl Control {
         Arc::new(Self {
             stopping: AtomicBool::new(false),
             cause: Mutex::new(None),
-            groups: Mutex::new(vec![None; slots]),
+            groups: Mutex::new(Registry {
+                slots: vec![None; slots],
+                starts: 0,
+            }),
             changed: Condvar::new(),
             kill_now: AtomicBool::new(false),
             termseq,
+            slot_limit: AtomicUsize::new(slots.max(1)),
+            resizable: AtomicBool::new(true),
             hangup_terminates: AtomicBool::new(false),
+            announce_resize: AtomicBool::new(true),
         })
+    }
+
+    /// The number of slots that may run jobs now.
+    pub fn slot_limit(&self) -> usize {
+        self.slot_limit.load(Ordering::Acquire)
+    }
+
+    /// SIGUSR1 (`grow`) or SIGUSR2: one slot more or one fewer, never fewer
+    /// than one nor more than `max`. Returns the new number when it changed.
+    /// A slot taken away finishes its running job first.
+    pub fn resize(&self, grow: bool, max: usize) -> Option<usize> {
+        if !self.resizable.load(Ordering::Acquire) {
+            return None;
+        }
+        let changed = self
+            .slot_limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| match grow {
+                true if n < max => Some(n + 1),
+                false if n > 1 => Some(n - 1),
+                _ => None,
+            });
+        changed.ok().map(|old| if grow { old + 1 } else { old - 1 })
     }
 
     /// True once no new job may start.
@@ -104,10 +191,19 @@ impl Control {
         *lock(&self.cause)
     }
 
-    /// Records that slot `slot` runs process group `pgid`. If parx is already
-    /// stopping, the job is terminated at once (it raced with the stop).
-    pub fn register(&self, slot: usize, pgid: u32) {
-        lock(&self.groups)[slot] = Some(pgid);
+    /// Records that slot `slot` runs job `seq` in process group `pgid`. If
+    /// parx is already stopping, the job is terminated at once (it raced
+    /// with the stop).
+    pub fn register(&self, slot: usize, pgid: u32, seq: u64) {
+        {
+            let mut registry = lock(&self.groups);
+            registry.starts += 1;
+            let start = registry.starts;
+            if registry.slots.len() <= slot {
+                registry.slots.resize(slot + 1, None);
+            }
+            registry.slots[slot] = Some(Running { pgid, seq, start });
+        }
         if self.cause().is_some_and(StopCause::terminates_jobs) {
             let signal = if self.kill_now.load(Ordering::Acquire) {
                 libc::SIGKILL
@@ -120,15 +216,61 @@ impl Control {
 
     /// Forgets slot `slot`'s job; call after it exited and before reaping it.
     pub fn unregister(&self, slot: usize) {
-        lock(&self.groups)[slot] = None;
+        if let Some(entry) = lock(&self.groups).slots.get_mut(slot) {
+            *entry = None;
+        }
         self.changed.notify_all();
     }
 
     /// Sends `signal` to every running job's process group.
     pub fn signal_all(&self, signal: i32) {
-        for pgid in lock(&self.groups).iter().flatten() {
-            sys::kill_group(*pgid, signal);
+        self.signal(Target::All, signal);
+    }
+
+    fn signal(&self, target: Target, signal: i32) {
+        let registry = lock(&self.groups);
+        match target {
+            Target::All => {
+                for job in registry.slots.iter().flatten() {
+                    sys::kill_group(job.pgid, signal);
+                }
+            }
+            Target::One { slot, job } => {
+                // Only while that very job still runs there.
+                if registry.slots.get(slot) == Some(&Some(job)) {
+                    sys::kill_group(job.pgid, signal);
+                }
+            }
         }
+    }
+
+    fn is_over(&self, registry: &Registry, target: Target) -> bool {
+        match target {
+            Target::All => registry.slots.iter().all(Option::is_none),
+            Target::One { slot, job } => registry.slots.get(slot) != Some(&Some(job)),
+        }
+    }
+
+    /// `--memfree`: runs the termination sequence on the job that started
+    /// last, and returns once it ended (or the sequence is used up).
+    /// `chosen` learns the job's number first. False when no job runs.
+    pub fn terminate_youngest(&self, chosen: impl FnOnce(u64)) -> bool {
+        let (slot, job) = {
+            let registry = lock(&self.groups);
+            registry
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, job)| Some((slot, (*job)?)))
+                .max_by_key(|(_, job)| job.start)
+        }
+        .unzip();
+        let (Some(slot), Some(job)) = (slot, job) else {
+            return false;
+        };
+        chosen(job.seq);
+        self.run_termseq(Target::One { slot, job });
+        true
     }
 
     /// Stops starting jobs. For a signal or an output failure, also runs the
@@ -159,24 +301,31 @@ impl Control {
     }
 
     fn terminate(&self) {
-        for step in &self.termseq {
+        self.run_termseq(Target::All);
+    }
+
+    fn run_termseq(&self, target: Target) {
+        let mut walk = TermWalk::new(&self.termseq);
+        loop {
             if self.kill_now.load(Ordering::Acquire) {
                 return;
             }
-            self.signal_all(step.signal);
-            let deadline = Instant::now() + step.wait;
-            let mut groups = lock(&self.groups);
+            let Some(wait) = walk.step(|signal| self.signal(target, signal)) else {
+                return;
+            };
+            let deadline = Instant::now() + wait;
+            let mut registry = lock(&self.groups);
             loop {
-                if groups.iter().all(Option::is_none) {
+                if self.is_over(&registry, target) {
                     return;
                 }
                 let now = Instant::now();
                 if now >= deadline || self.kill_now.load(Ordering::Acquire) {
                     break;
                 }
-                groups = self
+                registry = self
                     .changed
-                    .wait_timeout(groups, deadline - now)
+                    .wait_timeout(registry, deadline - now)
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
             }
@@ -199,7 +348,7 @@ fn on_signal(signal: i32) {
     let Some(control) = lock(current()).clone() else {
         // No run in progress: behave as if parx had no handler.
         match signal {
-            libc::SIGCONT => {}
+            libc::SIGCONT | libc::SIGUSR1 | libc::SIGUSR2 => {}
             libc::SIGTSTP => {
                 let _ = signal_hook::low_level::emulate_default_handler(signal);
             }
@@ -218,9 +367,49 @@ fn on_signal(signal: i32) {
             let _ = signal_hook::low_level::emulate_default_handler(libc::SIGTSTP);
         }
         libc::SIGCONT => control.signal_all(libc::SIGCONT),
+        libc::SIGUSR1 | libc::SIGUSR2 => resize(&control, signal == libc::SIGUSR1),
         _ if control.cause().is_some_and(StopCause::terminates_jobs) => control.kill_all_now(),
         _ => control.stop(StopCause::Signal(signal)),
     }
+}
+
+/// SIGUSR1 and SIGUSR2: one job slot more or fewer, as GNU xargs does.
+fn resize(control: &Control, grow: bool) {
+    let name = if grow { "SIGUSR1" } else { "SIGUSR2" };
+    let max = crate::config::max_slots();
+    let announce = control.announce_resize.load(Ordering::Acquire);
+    match control.resize(grow, max) {
+        Some(slots) => {
+            // Each slot may hold four pipe ends and a pidfd.
+            sys::raise_nofile_limit(slots as u64 * 5 + 64);
+            if announce {
+                let plural = if slots == 1 { "" } else { "s" };
+                eprintln!("parx: {name}: running up to {slots} job{plural} at once now");
+            }
+        }
+        None if !announce => {}
+        None if !control.resizable.load(Ordering::Acquire) => {
+            eprintln!("parx: {name} ignored: --round-robin keeps one job per slot");
+        }
+        None if grow => eprintln!(
+            "parx: {name} ignored: {} job slots is the most the open-file and process limits allow",
+            control.slot_limit()
+        ),
+        None => eprintln!("parx: {name} ignored: one job slot is the least"),
+    }
+}
+
+/// Set when SIGUSR1 belongs to someone else: the `jobserver` crate wakes
+/// its helper thread with `pthread_kill(SIGUSR1)`, which a handler here
+/// could not tell from a user's `kill -USR1` (without siginfo's si_code,
+/// which signal-hook gives only with a C helper built in). Under make the
+/// number of jobs follows make's tokens anyway; SIGUSR2 still takes a slot
+/// away.
+static SIGUSR1_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Leaves SIGUSR1 to make's jobserver client; call before [`install`].
+pub fn leave_sigusr1() {
+    SIGUSR1_TAKEN.store(true, Ordering::Release);
 }
 
 /// Routes SIGINT, SIGTERM and SIGHUP to `control` for the rest of the run.
@@ -239,10 +428,13 @@ pub fn install(control: &Arc<Control>) {
             libc::SIGQUIT,
             libc::SIGTSTP,
             libc::SIGCONT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
         ];
         let handled: Vec<i32> = wanted
             .into_iter()
             .filter(|&s| !sys::is_ignored(s))
+            .filter(|&s| s != libc::SIGUSR1 || !SIGUSR1_TAKEN.load(Ordering::Acquire))
             .collect();
         match signal_hook::iterator::Signals::new(handled) {
             Ok(mut signals) => {

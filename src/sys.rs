@@ -355,20 +355,3 @@ pub(crate) fn runnable_processes() -> Option<u64> {
     let running = text.split_whitespace().nth(3)?.split('/').next()?;
     running.parse::<u64>().ok().map(|n| n.saturating_sub(1))
 }
-
-/// Memory available for new work (MemAvailable in /proc/meminfo), in bytes.
-pub(crate) fn memory_available() -> Option<u64> {
-    meminfo("MemAvailable:")
-}
-
-/// All the machine's memory (MemTotal), in bytes.
-pub(crate) fn memory_total() -> Option<u64> {
-    meminfo("MemTotal:")
-}
-
-fn meminfo(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with(field))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}

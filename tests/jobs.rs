@@ -342,11 +342,7 @@ fn load_and_memfree_hold_jobs_back_until_there_is_room() {
         // The gate is looked at every 100 ms; give it several looks.
         std::thread::sleep(Duration::from_millis(500));
         assert!(!env.path("ran").exists(), "{limit:?}: a job started");
-        let status = std::process::Command::new("kill")
-            .arg(run.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        crate::util::send_signal(run.id(), libc::SIGTERM);
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
             run.wait().unwrap().signal(),
@@ -792,4 +788,77 @@ fn halt_percentage_with_total_jobs_reads_no_input_ahead() {
     let status = run.wait().unwrap();
     assert_eq!(line.as_deref(), Ok("got a\n"));
     assert_eq!(status.code(), Some(0));
+}
+
+/// `--memfree` inside a memory cgroup of 600 MiB: job 1 holds 100 MiB
+/// until job 2 is in the log; job 2 (started 0.3 s later, so the youngest)
+/// holds 360 MiB, leaving under half of the 300 MiB asked for. Job 2 is
+/// terminated, run again by `--retries` once memory allows, terminated
+/// again, and logged as killed by SIGTERM; job 1 is left alone and
+/// succeeds. Without cgroup awareness parx would see the machine's memory
+/// and kill nothing (job 2 would sleep for 20 s).
+#[test]
+fn memfree_terminates_the_youngest_job_when_memory_runs_short() {
+    let env = Env::new();
+    let Some(cgroup) = crate::util::MemoryCgroup::new("parx-memfree", 600 << 20) else {
+        return;
+    };
+    // dd holds its buffer while nothing reads the pipe.
+    env.write(
+        "hold.sh",
+        "dd if=/dev/zero bs=$1M count=1 2>/dev/null | \
+         if [ $1 = 100 ]; then until grep -q '^2	' log; do sleep 0.02; done; else sleep 20; fi\n",
+    );
+    let started = Instant::now();
+    let out = cgroup
+        .command(
+            &env,
+            crate::util::parx_bin(),
+            &[
+                "-j2",
+                "--delay",
+                "0.3",
+                "--memfree",
+                "300M",
+                "--retries",
+                "2",
+                "--joblog",
+                "log",
+                "sh hold.sh {}",
+                ":::",
+                "100",
+                "360",
+            ],
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "job 2 was not stopped"
+    );
+    assert_eq!(
+        stderr
+            .matches("terminating job 2, the last started")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("terminating job 1"), "{stderr}");
+    let mut rows = log_rows(&env, "log");
+    rows.sort();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (&rows[0][0][..], &rows[0][6][..], &rows[0][7][..]),
+        ("1", "0", "0")
+    );
+    assert_eq!(
+        (&rows[1][0][..], &rows[1][6][..], &rows[1][7][..]),
+        ("2", "-1", "15")
+    );
+    // The jobs really held that memory, and the cgroup never ran out.
+    if let Some(peak) = cgroup.peak() {
+        assert!(peak > 400 << 20, "peak {peak}");
+    }
 }

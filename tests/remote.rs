@@ -90,11 +90,7 @@ fn interrupting_parx_leaves_no_remote_process() {
             .count()
             == 4
     });
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    crate::util::send_signal(run.id(), libc::SIGINT);
     let status = run.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
     wait_for("no remote process left", || {

@@ -3,7 +3,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use crate::util::{sleepers, wait_for, Env};
+use crate::util::{send_signal, sleepers, wait_for, Env};
 
 /// Starts 3 jobs that each leave two background sleepers in their process
 /// group, waits until all have started, sends `signal`, and checks parx
@@ -27,7 +27,7 @@ fn signal_leaves_nothing(signal: i32) {
             && sleepers(&marker).len() == 6
     });
     let sent = Instant::now();
-    unsafe_kill(run.id(), signal);
+    send_signal(run.id(), signal);
     let status = run.wait().unwrap();
     assert!(
         sent.elapsed() < Duration::from_secs(3),
@@ -40,15 +40,6 @@ fn signal_leaves_nothing(signal: i32) {
     wait_for("no orphan left", || sleepers(&marker).is_empty());
     // No job beyond the first three was started.
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 3);
-}
-
-fn unsafe_kill(pid: u32, signal: i32) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]
@@ -74,7 +65,7 @@ fn a_job_ignoring_term_is_killed_by_the_sequence() {
     wait_for("the job to start", || {
         log.exists() && !sleepers(&marker).is_empty()
     });
-    unsafe_kill(run.id(), libc::SIGTERM);
+    send_signal(run.id(), libc::SIGTERM);
     let status = run.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGTERM));
     // sleep inherits the ignored TERM; only the sequence's final KILL ends it.
@@ -101,7 +92,7 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
             .unwrap_or(0)
             == 2
     });
-    unsafe_kill(run.id(), libc::SIGHUP);
+    send_signal(run.id(), libc::SIGHUP);
     // parx takes SIGHUP on its signal thread at once; nothing outside can
     // see that it did, so allow a generous margin before the jobs may end.
     std::thread::sleep(Duration::from_millis(300));
@@ -136,13 +127,13 @@ fn ctrl_z_stops_the_jobs_with_parx_and_fg_resumes_them() {
     let mut run = env.parx([job.as_str(), ":::", "a"]).spawn_guarded();
     wait_for("the job to start", || !sleepers(&marker).is_empty());
     let sleeper = sleepers(&marker)[0];
-    unsafe_kill(run.id(), libc::SIGTSTP);
+    send_signal(run.id(), libc::SIGTSTP);
     wait_for("parx to stop", || state(run.id()) == 'T');
     wait_for("the job to stop", || state(sleeper) == 'T');
-    unsafe_kill(run.id(), libc::SIGCONT);
+    send_signal(run.id(), libc::SIGCONT);
     wait_for("the job to run again", || state(sleeper) != 'T');
     wait_for("parx to run again", || state(run.id()) != 'T');
-    unsafe_kill(run.id(), libc::SIGTERM);
+    send_signal(run.id(), libc::SIGTERM);
     assert_eq!(run.wait().unwrap().signal(), Some(libc::SIGTERM));
     assert!(sleepers(&marker).is_empty());
 }
@@ -154,12 +145,103 @@ fn ctrl_c_after_sighup_still_terminates_the_jobs() {
     let job = format!("sleep {marker}; : {{}}");
     let mut run = env.parx([job.as_str(), ":::", "a"]).spawn_guarded();
     wait_for("the job to start", || !sleepers(&marker).is_empty());
-    unsafe_kill(run.id(), libc::SIGHUP);
-    unsafe_kill(run.id(), libc::SIGINT);
+    send_signal(run.id(), libc::SIGHUP);
+    send_signal(run.id(), libc::SIGINT);
     let pid = run.id();
     wait_for("parx to exit", || {
         !std::path::Path::new(&format!("/proc/{pid}")).exists() || state(pid) == 'Z'
     });
     assert_eq!(run.wait().unwrap().signal(), Some(libc::SIGINT));
     assert!(sleepers(&marker).is_empty());
+}
+
+/// Jobs that each log "start JOB SLOT", wait for their own gate file, then
+/// log "end JOB".
+fn gated_job(env: &Env) -> String {
+    format!(
+        "echo start {{}} {{%}} >> {log}; while [ ! -e {dir}/gate.{{}} ]; do sleep 0.01; done; echo end {{}} >> {log}",
+        log = env.path("log").display(),
+        dir = env.path("").display()
+    )
+}
+
+fn log_lines(env: &Env) -> Vec<String> {
+    std::fs::read_to_string(env.path("log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn open_gates(env: &Env, jobs: &[&str]) {
+    for job in jobs {
+        std::fs::write(env.path(&format!("gate.{job}")), "").unwrap();
+    }
+}
+
+#[test]
+fn sigusr1_adds_a_job_slot() {
+    let env = Env::new();
+    let run = env
+        .parx(["-j1", &gated_job(&env), ":::", "a", "b", "c"])
+        .spawn_guarded();
+    wait_for("job a to start", || log_lines(&env).len() == 1);
+    send_signal(run.id(), libc::SIGUSR1);
+    // a still holds the first slot: b can only start in a second one.
+    wait_for("job b to start", || log_lines(&env).len() == 2);
+    assert_eq!(log_lines(&env), ["start a 1", "start b 2"]);
+    open_gates(&env, &["a", "b", "c"]);
+    let out = run.wait_with_output();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "parx: SIGUSR1: running up to 2 jobs at once now\n"
+    );
+}
+
+#[test]
+fn sigusr2_takes_a_slot_away_after_its_job() {
+    let env = Env::new();
+    let stderr = env.path("stderr");
+    let mut run = env
+        .parx(["-j2", &gated_job(&env), ":::", "a", "b", "c", "d"])
+        .spawn_logging_stderr(&stderr);
+    wait_for("jobs a and b to start", || log_lines(&env).len() == 2);
+    send_signal(run.id(), libc::SIGUSR2);
+    wait_for("parx to take SIGUSR2", || {
+        std::fs::read_to_string(&stderr).is_ok_and(|e| e.contains("up to 1 job at once"))
+    });
+    // The running jobs are not touched; once they end, c and d run one at
+    // a time in the slot that is left.
+    open_gates(&env, &["a", "b", "c", "d"]);
+    assert!(run.wait().unwrap().success());
+    let log = log_lines(&env);
+    let later: Vec<&str> = log
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.contains(" c") || l.contains(" d"))
+        .collect();
+    assert!(
+        later == ["start c 1", "end c", "start d 1", "end d"]
+            || later == ["start d 1", "end d", "start c 1", "end c"],
+        "{log:?}"
+    );
+    assert_eq!(log.iter().filter(|l| l.starts_with("end")).count(), 4);
+    // Never fewer than one slot.
+    let env = Env::new();
+    let stderr = env.path("stderr");
+    let mut run = env
+        .parx(["-j1", &gated_job(&env), ":::", "a"])
+        .spawn_logging_stderr(&stderr);
+    wait_for("job a to start", || log_lines(&env).len() == 1);
+    send_signal(run.id(), libc::SIGUSR2);
+    wait_for("parx to take SIGUSR2", || {
+        std::fs::read_to_string(&stderr).is_ok_and(|e| !e.is_empty())
+    });
+    open_gates(&env, &["a"]);
+    assert!(run.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(&stderr).unwrap(),
+        "parx: SIGUSR2 ignored: one job slot is the least\n"
+    );
 }

@@ -40,12 +40,7 @@ fn sleepers(seconds: &str) -> Vec<u32> {
 /// the queue is empty), while after SIGKILL slurmstepd needs about 3 s
 /// to notice that the client is gone.
 fn terminate(mut srun: std::process::Child) {
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(srun.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::util::send_signal(srun.id(), libc::SIGTERM);
     srun.wait().unwrap();
 }
 

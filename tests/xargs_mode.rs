@@ -6,7 +6,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use crate::util::{sleepers, wait_for, Env};
+use crate::util::{send_signal, sleepers, wait_for, Env};
 
 #[test]
 fn a_command_exiting_255_stops_and_terminates_the_others() {
@@ -53,11 +53,7 @@ fn sigterm_leaves_no_command_behind() {
         .stdin("1\n2\n3\n4\n5\n")
         .spawn_guarded();
     wait_for("3 commands to start", || sleepers(&marker).len() == 6);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(run.id(), libc::SIGTERM);
     let status = run.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
     wait_for("no orphan left", || sleepers(&marker).is_empty());
@@ -257,11 +253,7 @@ fn sighup_ends_the_run_like_xargs_and_leaves_nothing() {
         .stdin("1\n2\n3\n")
         .spawn_guarded();
     wait_for("2 commands to start", || sleepers(&marker).len() == 2);
-    let sent = std::process::Command::new("kill")
-        .args(["-HUP", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    send_signal(run.id(), libc::SIGHUP);
     let status = run.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
     wait_for("no orphan left", || sleepers(&marker).is_empty());
@@ -322,4 +314,40 @@ fn a_failed_write_of_collected_output_is_an_error() {
             "{err}"
         );
     }
+}
+
+/// As GNU xargs: SIGUSR1 runs one more command at once, SIGUSR2 one fewer
+/// (never fewer than one), and xargs says nothing about it.
+#[test]
+fn sigusr1_and_sigusr2_change_p_silently() {
+    let env = Env::new();
+    let log = env.path("log");
+    let script = format!(
+        "echo start $1 >> {log}; while [ ! -e {dir}/gate.$1 ]; do sleep 0.01; done",
+        log = log.display(),
+        dir = env.path("").display()
+    );
+    let started = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let run = env
+        .parx(["--xargs", "-P1", "-n1", "sh", "-c", &script, "sh"])
+        .stdin("a\nb\nc\n")
+        .spawn_guarded();
+    wait_for("a to start", || started() == 1);
+    send_signal(run.id(), libc::SIGUSR1);
+    // a still runs: b can only start alongside it.
+    wait_for("b to start", || started() == 2);
+    send_signal(run.id(), libc::SIGUSR2);
+    send_signal(run.id(), libc::SIGUSR2);
+    for job in ["a", "b", "c"] {
+        std::fs::write(env.path(&format!("gate.{job}")), "").unwrap();
+    }
+    let out = run.wait_with_output();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    assert_eq!(started(), 3);
 }

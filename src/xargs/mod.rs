@@ -292,6 +292,13 @@ fn execute(
     let control = Control::new(slots, signal::default_termseq());
     // xargs dies of SIGHUP (its commands get it from the terminal too).
     control.hangup_terminates.store(true, Ordering::Release);
+    // SIGUSR1/SIGUSR2 change -P silently, as in xargs; -P 0 has no limit
+    // to change (GNU xargs goes from "no limit" to 1 there, and then
+    // fails reading its input: not copied).
+    control.announce_resize.store(false, Ordering::Release);
+    control
+        .resizable
+        .store(options.procs != 0, Ordering::Release);
     signal::install(&control);
     let terminal = match Terminal::open() {
         Ok(t) => Arc::new(t),

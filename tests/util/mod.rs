@@ -149,6 +149,17 @@ impl Run {
         Running(Some(self.spawn()))
     }
 
+    /// As [`Run::spawn_guarded`], with parx's stderr going to the file
+    /// `path`, which the test can read while parx runs.
+    pub fn spawn_logging_stderr(mut self, path: &Path) -> Running {
+        self.cmd.args(&self.args);
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(path).unwrap())
+            .stdin(Stdio::null());
+        Running(Some(self.cmd.spawn().expect("parx starts")))
+    }
+
     /// Starts parx with piped stdout/stderr and the given stdin.
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd.args(&self.args);
@@ -329,6 +340,18 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Sends `signal` to process `pid`, which must exist (with kill(1): the
+/// tests have no unsafe code).
+#[track_caller]
+pub fn send_signal(pid: u32, signal: i32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
 /// Whether a live (not zombie) process has this pid.
 pub fn is_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
@@ -367,4 +390,94 @@ pub fn sleepers(seconds: &str) -> Vec<u32> {
         }
     }
     found
+}
+
+/// A memory cgroup of the tests' own (cgroup v1's `memory` hierarchy, or
+/// v2 where the memory controller can be enabled), removed when dropped.
+pub struct MemoryCgroup {
+    pub dir: PathBuf,
+    v2: bool,
+}
+
+impl MemoryCgroup {
+    /// A new cgroup under the test process's own, limited to `bytes`; `None`
+    /// (after saying why on stderr) where this machine gives no memory
+    /// cgroup to write to (not root, no controller).
+    pub fn new(name: &str, bytes: u64) -> Option<Self> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let found = own.lines().find_map(|line| {
+            let mut f = line.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            if controllers.split(',').any(|c| c == "memory") {
+                Some((PathBuf::from("/sys/fs/cgroup/memory"), path, false))
+            } else if controllers.is_empty()
+                && Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+            {
+                Some((PathBuf::from("/sys/fs/cgroup"), path, true))
+            } else {
+                None
+            }
+        });
+        let Some((root, path, v2)) = found else {
+            eprintln!("skipped: no memory cgroup in /proc/self/cgroup");
+            return None;
+        };
+        let dir = root
+            .join(path.trim_start_matches('/'))
+            .join(format!("{name}.{}", std::process::id()));
+        let limit_file = if v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        let made = std::fs::create_dir(&dir)
+            .and_then(|()| std::fs::write(dir.join(limit_file), bytes.to_string()));
+        if let Err(err) = made {
+            eprintln!(
+                "skipped: cannot make a memory cgroup at {}: {err}",
+                dir.display()
+            );
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(Self { dir, v2 })
+    }
+
+    /// The most memory charged to the cgroup so far (v1), if known.
+    pub fn peak(&self) -> Option<u64> {
+        let name = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        std::fs::read_to_string(self.dir.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// A command that runs `program` with `args` inside this cgroup.
+    pub fn command(&self, env: &Env, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = env.command("sh");
+        cmd.arg("-c")
+            .arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"")
+            .arg(&self.dir)
+            .arg(program)
+            .args(args);
+        cmd
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // Empty once its processes ended; a test that failed early may
+        // leave some running for a moment.
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
