@@ -388,10 +388,17 @@ pub struct Cli {
     #[arg(long = "total-jobs", value_name = "N")]
     pub total_jobs: Option<u64>,
 
-    /// Save each job's output under DIR instead of printing it.
+    /// Save each job's output in DIR or FILE instead of printing it.
     ///
-    /// DIR/1/<value 1>/2/<value 2>/{seq,stdout,stderr}, GNU parallel's layout.
-    #[arg(long = "results", visible_alias = "res", value_name = "DIR")]
+    /// DIR/1/<value 1>/2/<value 2>/{seq,stdout,stderr}, GNU parallel's layout;
+    /// or one record per job in FILE.csv, FILE.tsv or FILE.json (-.csv etc.:
+    /// on stdout), with the job log's columns, the values and the output.
+    #[arg(
+        long = "results",
+        visible_alias = "res",
+        value_name = "DIR|FILE",
+        allow_hyphen_values = true
+    )]
     pub results: Option<PathBuf>,
 
     /// Log each finished job to FILE (+FILE appends).

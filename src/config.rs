@@ -140,8 +140,8 @@ pub struct Config {
     /// `--retry-failed`: the failed jobs of the job log, once it is read
     /// (the jobs then come from here, not from the inputs).
     pub retry: Option<Retry>,
-    /// `--results DIR`.
-    pub results: Option<PathBuf>,
+    /// `--results DIR` or `--results FILE.csv|.tsv|.json`.
+    pub results: Option<crate::results::SaveTo>,
     /// `--bar`: show progress, for this many jobs when known.
     pub progress: Option<Option<u64>>,
     /// `--total-jobs`: the number of jobs (for `--bar` and `--halt N%`).
@@ -495,17 +495,6 @@ impl Config {
             (None, false) => None,
         };
 
-        if let Some(dir) = &cli.results {
-            let name = dir.to_string_lossy();
-            if [".csv", ".tsv", ".json"]
-                .iter()
-                .any(|ext| name.ends_with(ext))
-            {
-                return Err(UsageError(format!(
-                    "--results {name}: summary files (.csv, .tsv, .json) are not supported yet; give a directory"
-                )));
-            }
-        }
         let mode = if cli.results.is_some() {
             // The output goes to files, whole per job.
             OutputMode::Group
@@ -706,7 +695,7 @@ impl Config {
             delay,
             load,
             memfree,
-            results: cli.results,
+            results: cli.results.map(crate::results::SaveTo::parse),
             progress: cli.bar.then_some(cli.total_jobs),
             total_jobs: cli.total_jobs,
             joblog,

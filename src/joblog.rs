@@ -57,6 +57,26 @@ pub struct Entry<'a> {
     pub host: &'a str,
 }
 
+impl Entry<'_> {
+    /// The `Exitval` and `Signal` columns, as GNU parallel fills them: 0
+    /// and the signal for a job killed by one; -1 and the signal for a job
+    /// stopped by `--timeout` (SIGTERM if it exited anyway).
+    pub fn exitval_signal(&self) -> (i32, i32) {
+        match (self.status, self.timed_out) {
+            (Status::Signaled(sig), true) => (-1, sig),
+            (_, true) => (-1, libc::SIGTERM),
+            (Status::Exited(code) | Status::NotStarted(code), false) => (code, 0),
+            (Status::Signaled(sig), false) => (0, sig),
+        }
+    }
+
+    /// The `Starttime` column: epoch seconds with milliseconds.
+    pub fn start_time(&self) -> String {
+        let start = self.started.duration_since(UNIX_EPOCH).unwrap_or_default();
+        format!("{}.{:03}", start.as_secs(), start.subsec_millis())
+    }
+}
+
 /// An open job log.
 pub struct JobLog {
     file: File,
@@ -114,27 +134,12 @@ impl JobLog {
 /// every job is one line and `--retry-failed` gets the command back exactly
 /// (no command line can hold a NUL byte).
 pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
-    let start = entry.started.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let (exitval, signal) = match entry.status {
-        Status::Exited(code) | Status::NotStarted(code) => (code, 0),
-        Status::Signaled(sig) => (-1, sig),
-    };
-    let exitval = if entry.timed_out && signal == 0 {
-        -1
-    } else {
-        exitval
-    };
-    let signal = if entry.timed_out && signal == 0 {
-        libc::SIGTERM
-    } else {
-        signal
-    };
+    let (exitval, signal) = entry.exitval_signal();
     let mut line = format!(
-        "{}\t{}\t{}.{:03}\t{:>10.3}\t0\t{}\t{}\t{}\t",
+        "{}\t{}\t{}\t{:>10.3}\t0\t{}\t{}\t{}\t",
         entry.seq,
         entry.host,
-        start.as_secs(),
-        start.subsec_millis(),
+        entry.start_time(),
         entry.runtime.as_secs_f64(),
         entry.received,
         exitval,
@@ -304,7 +309,10 @@ mod tests {
             line,
             b"7\t:\t1795571416.986\t     0.003\t0\t5\t1\t0\techo a\0b\n"
         );
+        // GNU parallel 20221122 logs `kill -9 $$` as Exitval 0, Signal 9.
         let line = format_line(&entry(Status::Signaled(9), false));
+        assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t0\t9\t"));
+        let line = format_line(&entry(Status::Signaled(9), true));
         assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t9\t"));
         let line = format_line(&entry(Status::Exited(0), true));
         assert!(line.starts_with(b"7\t:\t1795571416.986\t     0.003\t0\t5\t-1\t15\t"));

@@ -61,6 +61,7 @@ use crate::exec::{CommandLine, JobSpec, Scratch};
 use crate::exit::{Exit, OWN_ERROR};
 use crate::joblog::JobLog;
 use crate::output::{Finished, Terminal};
+use crate::results::SaveTo;
 use crate::schedule::{Gate, HaltCheck, Pacer, Queue, Runtimes};
 use crate::signal::{Control, StopCause};
 use crate::template::Fill;
@@ -500,6 +501,20 @@ fn execute(
         },
         None => None,
     };
+    let table = match &config.results {
+        Some(SaveTo::Table(path, format)) => match results::Table::create(path, *format) {
+            Ok(table) => Some(table),
+            Err(err) => {
+                eprintln!(
+                    "parx: --results: cannot create {}: {}",
+                    path.display(),
+                    describe(&err)
+                );
+                return Exit::Code(OWN_ERROR);
+            }
+        },
+        _ => None,
+    };
     let control = Control::new(config.slots, config.termseq.clone());
     control
         .resizable
@@ -612,7 +627,11 @@ fn execute(
                 let destination = output::Destination {
                     mode: config.exec.mode,
                     tmpdir: &config.exec.tmpdir,
-                    results: config.results.as_deref(),
+                    results: match &config.results {
+                        Some(SaveTo::Dir(dir)) => Some(dir),
+                        _ => None,
+                    },
+                    table,
                     gaps,
                 };
                 output::collect(destination, &control, &terminal, log, &done_rx)
@@ -835,7 +854,8 @@ fn execute(
                 }
             }
         }
-        let command = if config.joblog.is_some() || config.halt.is_some() {
+        let table = matches!(config.results, Some(SaveTo::Table(..)));
+        let command = if config.joblog.is_some() || config.halt.is_some() || table {
             text()
         } else {
             Vec::new()
@@ -848,14 +868,17 @@ fn execute(
         } else {
             halt.check(&outcome, &command, &control, &terminal)
         };
-        let values = if config.results.is_some() {
-            job.args
+        // --results DIR is named by one value per input source; a
+        // --results table lists them all, as GNU parallel.
+        let values = match &config.results {
+            Some(SaveTo::Dir(_)) => job
+                .args
                 .iter()
                 .take(config.sources.len())
                 .cloned()
-                .collect()
-        } else {
-            Vec::new()
+                .collect(),
+            Some(SaveTo::Table(..)) => std::mem::take(&mut job.args),
+            None => Vec::new(),
         };
         // The output thread only goes away when this pool is done.
         let _ = done_tx.send(Finished {

@@ -120,23 +120,30 @@ impl Spool {
         at_line_start: &mut bool,
     ) -> io::Result<()> {
         let mut buf = Vec::with_capacity(64 * 1024);
+        self.for_each_chunk(|chunk| {
+            tag_lines(chunk, prefix, at_line_start, &mut buf);
+            out.write_all(&buf)?;
+            buf.clear();
+            Ok(())
+        })
+    }
+
+    /// Calls `f` with the content in order, a piece at a time (64 KiB at
+    /// most from a spilled part), so that it is never all in memory.
+    pub fn for_each_chunk(&mut self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         if let Some(file) = self.file.as_mut() {
             file.seek(SeekFrom::Start(0))?;
             let mut chunk = vec![0; 64 * 1024];
             loop {
-                let n = match file.read(&mut chunk) {
+                match file.read(&mut chunk) {
                     Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(n) => f(&chunk[..n])?,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
-                };
-                tag_lines(&chunk[..n], prefix, at_line_start, &mut buf);
-                out.write_all(&buf)?;
-                buf.clear();
+                }
             }
         }
-        tag_lines(&self.memory, prefix, at_line_start, &mut buf);
-        out.write_all(&buf)
+        f(&self.memory)
     }
 
     /// Forgets the content (and closes any file).
@@ -493,6 +500,8 @@ pub struct Destination<'a> {
     pub tmpdir: &'a Path,
     /// `--results DIR`: into files instead.
     pub results: Option<&'a Path>,
+    /// `--results FILE.csv` (`.tsv`, `.json`): into one file instead.
+    pub table: Option<crate::results::Table>,
     /// Jobs `-k` must not wait for.
     pub gaps: Gaps,
 }
@@ -504,6 +513,7 @@ pub fn collect(
         mode,
         tmpdir,
         results,
+        mut table,
         gaps,
     }: Destination<'_>,
     control: &Arc<Control>,
@@ -540,17 +550,17 @@ pub fn collect(
         host,
     } in done
     {
+        let entry = joblog::Entry {
+            seq,
+            started: outcome.started,
+            runtime: outcome.runtime,
+            received: outcome.stdout_bytes,
+            status: outcome.status,
+            timed_out: outcome.timed_out,
+            command: &command,
+            host: host.as_deref().unwrap_or(":"),
+        };
         if let Some(log) = log.as_mut() {
-            let entry = joblog::Entry {
-                seq,
-                started: outcome.started,
-                runtime: outcome.runtime,
-                received: outcome.stdout_bytes,
-                status: outcome.status,
-                timed_out: outcome.timed_out,
-                command: &command,
-                host: host.as_deref().unwrap_or(":"),
-            };
             if let Err(err) = log.record(&entry) {
                 terminal.message(&format!("parx: {err}\n"));
                 control.stop(StopCause::OwnError);
@@ -569,6 +579,19 @@ pub fn collect(
         }
         match (results, outcome.captured) {
             (_, None) => {}
+            (_, Some(mut captured)) if table.is_some() => {
+                let table = table.as_mut().expect("checked");
+                if let Err(err) = table.record(&entry, &values, &mut captured) {
+                    if err.kind() == std::io::ErrorKind::BrokenPipe {
+                        stop_on_output_error(&err, control, terminal);
+                    } else {
+                        terminal.message(&format!(
+                            "parx: --results: cannot write job {seq}'s record: {err}\n"
+                        ));
+                        control.stop(StopCause::OwnError);
+                    }
+                }
+            }
             (Some(root), Some(mut captured)) => {
                 if let Err(err) = crate::results::save(root, &values, seq, &mut captured) {
                     terminal.message(&format!(

@@ -413,6 +413,7 @@ fn execute(
             .name("parx-output".into())
             .spawn(move || {
                 let destination = crate::output::Destination {
+                    table: None,
                     mode,
                     tmpdir: &tmpdir,
                     results: None,
