@@ -214,36 +214,55 @@ where
             config.slots = n;
         }
     }
-    // -S: one ssh connection per host, open for the whole run.
+    // -S: one ssh connection per host, open for the whole run. Signals are
+    // handled from here on, so that Ctrl-C or SIGTERM while connecting
+    // closes the connections already made instead of leaving them behind.
+    let mut control = None;
     let remote = if config.logins.is_empty() {
         None
     } else {
         let explicit = config.explicit_jobs.then_some(config.slots);
-        match remote::Remote::connect(
+        let connecting = Control::new(1, config.termseq.clone());
+        signal::install(&connecting);
+        let connected = remote::Remote::connect(
             &config.logins,
             config.ssh.clone(),
             explicit,
             config::cpu_count(),
-        ) {
-            Ok(r) => {
-                config.slots = r.slots();
-                let dir = match &config.staging.workdir {
-                    Some(remote::Workdir::Dir(d)) => Some(d.as_slice()),
-                    _ => None,
-                };
-                if let Err(err) = r.send_basefiles(&config.staging.basefiles, dir) {
-                    eprintln!("parx: --basefile: {err}");
-                    return Exit::Code(OWN_ERROR);
-                }
-                Some(r)
+            &connecting,
+        );
+        let interrupted = || match connecting.cause() {
+            Some(StopCause::Signal(signal)) => Some(signal),
+            _ => None,
+        };
+        let ready = connected.and_then(|r| {
+            let dir = match &config.staging.workdir {
+                Some(remote::Workdir::Dir(d)) => Some(d.as_slice()),
+                _ => None,
+            };
+            match r.send_basefiles(&config.staging.basefiles, dir) {
+                Ok(()) => Ok(r),
+                Err(err) => Err(format!("--basefile: {err}")),
             }
-            Err(err) => {
+        });
+        // Dropping the connections closes them, before parx ends.
+        let ready = match (ready, interrupted()) {
+            (_, Some(signal)) => {
+                signal::uninstall();
+                return Exit::Signal(signal);
+            }
+            (Err(err), None) => {
+                signal::uninstall();
                 eprintln!("parx: {err}");
                 return Exit::Code(OWN_ERROR);
             }
-        }
+            (Ok(r), None) => r,
+        };
+        config.slots = ready.slots();
+        control = Some(connecting);
+        Some(ready)
     };
-    execute(Arc::new(config), batcher, jobserver, remote)
+    execute(Arc::new(config), batcher, jobserver, remote, control)
 }
 
 /// GNU parallel options parx does not have yet: a clear word instead of
@@ -470,6 +489,7 @@ fn execute(
     mut batcher: Jobs,
     jobserver: Option<make::Jobserver>,
     remote: Option<remote::Remote>,
+    control: Option<Arc<Control>>,
 ) -> Exit {
     // Each slot may hold four pipe ends and a pidfd.
     sys::raise_nofile_limit(config.slots as u64 * 5 + 64);
@@ -515,7 +535,9 @@ fn execute(
         },
         _ => None,
     };
-    let control = Control::new(config.slots, config.termseq.clone());
+    // (-S made its control while connecting, and already routes signals.)
+    let control = control.unwrap_or_else(|| Control::new(config.slots, config.termseq.clone()));
+    control.set_slot_limit(config.slots);
     control
         .resizable
         .store(!config.pipe_round_robin, Ordering::Release);

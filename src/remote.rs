@@ -18,6 +18,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::signal::Control;
 
 use crate::template::quote;
 
@@ -181,6 +184,7 @@ impl Remote {
         ssh: Vec<OsString>,
         default_slots: Option<usize>,
         local_cpus: usize,
+        control: &Control,
     ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("parx-ssh")
@@ -202,17 +206,22 @@ impl Remote {
                 });
                 continue;
             }
-            let control = remote._dir.path().join(format!("h{i}"));
+            let socket = remote._dir.path().join(format!("h{i}"));
             // A host that cannot be reached is left out, with a warning;
             // only when none is left is it an error.
-            if let Err(why) = remote.start_master(&login.host, &control) {
+            if let Err(why) = remote.start_master(&login.host, &socket, control) {
+                if control.is_stopping() {
+                    // Interrupted: the connections made so far are closed
+                    // (Drop) and parx ends.
+                    return Err(why);
+                }
                 unreachable.push(why);
                 continue;
             }
             let mut host = Host {
                 name: login.host.clone(),
                 slots: 1,
-                control: Some(control),
+                control: Some(socket),
             };
             host.slots = match login.slots.or(default_slots) {
                 Some(n) => n,
@@ -254,25 +263,57 @@ impl Remote {
         cmd
     }
 
-    fn start_master(&self, host: &str, control: &std::path::Path) -> Result<(), String> {
-        let out = Command::new(&self.ssh[0])
+    /// Starts `host`'s master connection (ssh goes to the background once
+    /// it is up). A stop (Ctrl-C, SIGTERM) while ssh is still connecting
+    /// kills it, so a host that never answers cannot hold parx.
+    fn start_master(
+        &self,
+        host: &str,
+        socket: &std::path::Path,
+        control: &Control,
+    ) -> Result<(), String> {
+        let mut ssh = Command::new(&self.ssh[0])
             .args(&self.ssh[1..])
             .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-o"])
-            .arg(format!("ControlPath={}", control.display()))
+            .arg(format!("ControlPath={}", socket.display()))
             .args(["-o", "BatchMode=yes", "-f", "-N", host])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .output()
+            .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.ssh[0].to_string_lossy()))?;
-        if out.status.success() {
-            return Ok(());
+        // Its messages are few; read them on the side so ssh never blocks.
+        let mut stderr = ssh.stderr.take().expect("piped");
+        let reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stderr, &mut text);
+            text
+        });
+        let status = loop {
+            match ssh.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if control.is_stopping() => {
+                    let _ = ssh.kill();
+                    let _ = ssh.wait();
+                    break None;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => break None,
+            }
+        };
+        let why = reader.join().unwrap_or_default();
+        match status {
+            Some(status) if status.success() => Ok(()),
+            None => Err(format!("connecting to {host} was interrupted")),
+            Some(_) => Err(format!(
+                "cannot connect to {host}: {}",
+                String::from_utf8_lossy(&why)
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("ssh failed")
+            )),
         }
-        let why = String::from_utf8_lossy(&out.stderr);
-        Err(format!(
-            "cannot connect to {host}: {}",
-            why.trim().lines().last().unwrap_or("ssh failed")
-        ))
     }
 
     fn probe_cpus(&self, host: &Host) -> Option<usize> {

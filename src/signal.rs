@@ -159,6 +159,12 @@ impl Control {
         })
     }
 
+    /// Sets the number of slots, for a control made before the number was
+    /// known (`-S` learns it while connecting).
+    pub fn set_slot_limit(&self, slots: usize) {
+        self.slot_limit.store(slots.max(1), Ordering::Release);
+    }
+
     /// The number of slots that may run jobs now.
     pub fn slot_limit(&self) -> usize {
         self.slot_limit.load(Ordering::Acquire)

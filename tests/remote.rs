@@ -211,3 +211,66 @@ fn an_unreachable_host_among_others_is_left_out_with_a_warning() {
         "{err}"
     );
 }
+
+/// Live ssh master connections to `host` started with the client config
+/// `config`.
+fn masters(config: &std::path::Path, host: &str) -> Vec<u32> {
+    let wanted = config.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let master = text.contains(&wanted)
+            && text.contains("ControlMaster=yes")
+            && text.trim_end().ends_with(&format!(" {host}"));
+        if master && crate::util::is_alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// SIGTERM while parx is still connecting (to a host that accepts the TCP
+/// connection and never answers): parx ends at once, and the connection it
+/// had already made to the first host is closed rather than left running.
+#[test]
+fn a_signal_while_connecting_leaves_no_connection_behind() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = env.write(
+        "ssh_config",
+        format!(
+            "{}Host silent\n  HostName 127.0.0.1\n  Port {port}\n",
+            std::fs::read_to_string(sshd.config_path()).unwrap()
+        ),
+    );
+    let ssh = format!("ssh -F {}", config.display());
+    let mut run = env
+        .parx(["--ssh", &ssh, "-S", "h1,silent", "echo", ":::", "a"])
+        .spawn_guarded();
+    let mut held = Vec::new();
+    wait_for("parx to reach the silent host", || match silent.accept() {
+        Ok((conn, _)) => {
+            held.push(conn);
+            true
+        }
+        Err(_) => false,
+    });
+    assert_eq!(masters(&config, "h1").len(), 1, "h1's connection is up");
+    let sent = std::time::Instant::now();
+    crate::util::send_signal(run.id(), libc::SIGTERM);
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    assert!(sent.elapsed() < std::time::Duration::from_secs(5));
+    wait_for("h1's connection to close", || {
+        masters(&config, "h1").is_empty() && masters(&config, "silent").is_empty()
+    });
+}
