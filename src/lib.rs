@@ -914,6 +914,16 @@ fn execute(
         });
     });
     drop(evictor);
+    // --basefile with --cleanup: the base files go once every job is done.
+    if let Some(remote) = remote.as_ref().filter(|_| config.staging.cleanup) {
+        let dir = match &config.staging.workdir {
+            Some(remote::Workdir::Dir(d)) => Some(d.as_slice()),
+            _ => None,
+        };
+        if let Err(why) = remote.remove_basefiles(&config.staging.basefiles, dir) {
+            terminal.message(&format!("parx: --cleanup of --basefile: {why}\n"));
+        }
+    }
     if let Some(watcher) = watcher {
         let _ = watcher.join();
     }

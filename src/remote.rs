@@ -434,7 +434,10 @@ impl Remote {
     }
 
     /// Removes `files` (and, for a per-job directory, the directory) on
-    /// `host`.
+    /// `host`, then the directories that held them if that left them empty
+    /// (as GNU parallel does), deepest first. Only directories below the
+    /// working directory are tried: for an absolute name, that would be
+    /// directories such as /tmp, which the transfer did not make.
     pub fn clean(
         &self,
         host: &Host,
@@ -442,6 +445,9 @@ impl Remote {
         dir: Option<&[u8]>,
         whole_dir: bool,
     ) -> Result<(), String> {
+        if files.is_empty() && !whole_dir {
+            return Ok(());
+        }
         let mut command = Vec::new();
         if let Some(dir) = dir {
             command.extend_from_slice(b"cd ");
@@ -449,15 +455,49 @@ impl Remote {
             command.extend_from_slice(b" && ");
         }
         command.extend_from_slice(b"rm -f --");
+        let mut parents: Vec<&[u8]> = Vec::new();
         for file in files {
+            let there = remote_name(file);
             command.push(b' ');
-            command.extend(quote(file));
+            command.extend(quote(there));
+            if there.first() != Some(&b'/') {
+                let mut path = there;
+                while let Some(end) = path.iter().rposition(|&b| b == b'/') {
+                    path = &path[..end];
+                    if !path.is_empty() && path != b"." && !parents.contains(&path) {
+                        parents.push(path);
+                    }
+                }
+            }
+        }
+        if !parents.is_empty() {
+            // Deepest first; a directory still in use stays (errors ignored).
+            parents.sort_by_key(|p| std::cmp::Reverse(p.iter().filter(|&&b| b == b'/').count()));
+            command.extend_from_slice(b" && { rmdir --");
+            for parent in parents {
+                command.push(b' ');
+                command.extend(quote(parent));
+            }
+            command.extend_from_slice(b" 2>/dev/null; true; }");
         }
         if let (true, Some(dir)) = (whole_dir, dir) {
             command.extend_from_slice(b" && cd && rm -rf -- ");
             command.extend(quote(dir));
         }
         self.run_on(host, &command)
+    }
+
+    /// `--basefile` with `--cleanup`: removes `files` from every remote host
+    /// once the last job has ended, as GNU parallel does.
+    pub fn remove_basefiles(&self, files: &[PathBuf], dir: Option<&[u8]>) -> Result<(), String> {
+        let files: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| f.as_os_str().as_encoded_bytes().to_vec())
+            .collect();
+        for host in self.hosts.iter().filter(|h| !h.is_local()) {
+            self.clean(host, &files, dir, false)?;
+        }
+        Ok(())
     }
 
     /// `--basefile`: copies `files` to every remote host.
@@ -512,6 +552,17 @@ fn quietly(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Where a file sent with rsync -R lands, relative to the working
+/// directory: for `DIR/./PATH`, PATH (rsync keeps what follows the first
+/// `/./`); otherwise the name as given.
+fn remote_name(file: &[u8]) -> &[u8] {
+    let name = file.strip_prefix(b"./").unwrap_or(file);
+    match name.windows(3).position(|w| w == b"/./") {
+        Some(at) => &name[at + 3..],
+        None => name,
+    }
+}
+
 impl Drop for Remote {
     fn drop(&mut self) {
         for host in &self.hosts {
@@ -531,6 +582,14 @@ impl Drop for Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_on_the_remote_side() {
+        assert_eq!(remote_name(b"a/b"), b"a/b");
+        assert_eq!(remote_name(b"./a/b"), b"a/b");
+        assert_eq!(remote_name(b"/x/./y/./z"), b"y/./z");
+        assert_eq!(remote_name(b"/abs/f"), b"/abs/f");
+    }
 
     #[test]
     fn logins() {

@@ -134,7 +134,11 @@ fn files_go_there_and_back_and_are_cleaned_up() {
     env.write("a.txt", "hello\n");
     std::fs::create_dir(env.path("sub")).unwrap();
     env.write("sub/b c.txt", "world\n");
+    std::fs::create_dir_all(env.path("deep/er")).unwrap();
+    env.write("deep/er/d.txt", "deeper\n");
     env.write("base.cfg", "base\n");
+    // A file left on the host beforehand, beside one of the transfers.
+    sshd.run("h1", "mkdir -p sub && echo mine > sub/keep");
     let out = parx_remote(&env, &sshd, "1/h1")
         .arg_last([
             "--basefile",
@@ -145,6 +149,7 @@ fn files_go_there_and_back_and_are_cleaned_up() {
             ":::",
             "a.txt",
             "sub/b c.txt",
+            "deep/er/d.txt",
         ])
         .output();
     assert!(out.status.success(), "{out:?}");
@@ -156,9 +161,18 @@ fn files_go_there_and_back_and_are_cleaned_up() {
         std::fs::read_to_string(env.path("sub/b c.txt.out")).unwrap(),
         "base\nworld\n"
     );
-    // --cleanup removed what was sent and returned; the base file stays.
-    let left = sshd.run("h1", "find . -type f ! -path './.*' | sort");
-    assert_eq!(String::from_utf8_lossy(&left.stdout), "./base.cfg\n");
+    assert_eq!(
+        std::fs::read_to_string(env.path("deep/er/d.txt.out")).unwrap(),
+        "base\ndeeper\n"
+    );
+    // --cleanup removed what was sent and returned, the directories that
+    // left empty, and (after the last job) the base file; what was there
+    // before stays.
+    let left = sshd.run("h1", "find . ! -path './.*' | sort");
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout),
+        ".\n./sub\n./sub/keep\n"
+    );
 }
 
 #[test]
