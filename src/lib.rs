@@ -305,6 +305,14 @@ fn not_yet_supported(err: &clap::Error) -> Option<String> {
     })
 }
 
+/// Says once that a host's connection was lost.
+fn report_lost(terminal: &Terminal, host: &str) {
+    terminal.message(&format!(
+        "parx: lost the connection to {host}; its jobs go to the other hosts \
+         (a job that was running there counts as failed, and runs again elsewhere with --retries)\n"
+    ));
+}
+
 fn fill_line(config: &Config, fill: &Fill<'_>) -> Vec<u8> {
     let mut line = Vec::new();
     config.template.render_line(fill, true, &mut line);
@@ -729,10 +737,15 @@ fn execute(
             slot: slot + 1,
             args: &job.args,
         };
-        let host = remote
-            .as_ref()
-            .map(|r| (r, r.host_of(slot)))
-            .filter(|(_, h)| !h.is_local());
+        // The job's host (None: this machine); another one for a later
+        // attempt if this one's connection is lost.
+        let pick_host = || {
+            remote
+                .as_ref()
+                .map(|r| (r, r.host_of(slot)))
+                .filter(|(_, h)| !h.is_local())
+        };
+        let mut host = pick_host();
         // -S staging: this job's directory and files on its host.
         let render = |templates: &[template::Template]| -> Vec<Vec<u8>> {
             templates
@@ -752,50 +765,63 @@ fn execute(
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let line = match (host, config.template.direct()) {
-            (Some((remote, host)), _) => {
-                let mut remote_line = config.staging.prelude(workdir.as_deref());
-                remote_line.extend(fill_line(&config, &fill));
-                let argv = remote.job_argv(host, &remote_line, job.seq, slot);
-                CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
+        let line_for = |host: Option<(&remote::Remote, &remote::Host)>| {
+            let line = match (host, config.template.direct()) {
+                (Some((remote, host)), _) => {
+                    let mut remote_line = config.staging.prelude(workdir.as_deref());
+                    remote_line.extend(fill_line(&config, &fill));
+                    let argv = remote.job_argv(host, &remote_line, job.seq, slot);
+                    CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
+                }
+                (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
+                (None, None) => CommandLine::Shell(fill_line(&config, &fill)),
+            };
+            match &config.slurm {
+                Some(slurm) => CommandLine::Direct(slurm.wrap(&line, &config.exec.shell)),
+                None => line,
             }
-            (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
-            (None, None) => CommandLine::Shell(fill_line(&config, &fill)),
         };
-        let line = match &config.slurm {
-            Some(slurm) => CommandLine::Direct(slurm.wrap(&line, &config.exec.shell)),
-            None => line,
-        };
+        let mut line = line_for(host);
         // The shell line, for -v, messages and the job log: already built when
         // the job runs through the shell.
-        let text = || match &line {
+        let text = |line: &CommandLine| match line {
             CommandLine::Shell(shell_line) => shell_line.clone(),
             CommandLine::Direct(_) => fill_line(&config, &fill),
         };
         if config.verbose {
-            let mut text = text();
+            let mut text = text(&line);
             text.push(b'\n');
             terminal.message(&String::from_utf8_lossy(&text));
         }
-        if let Some((remote, host)) = host {
-            if let Err(why) = remote.send(host, &sent, workdir.as_deref()) {
-                terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, host.name));
-                let _ = done_tx.send(Finished {
-                    seq: job.seq,
-                    outcome: exec::Outcome::not_run(exec::Status::NotStarted(255)),
-                    command: text(),
-                    killed_by_halt: false,
-                    halt_status: None,
-                    values: Vec::new(),
-                    host: Some(host.name.clone()),
-                });
-                return;
-            }
-        }
+        // The host this job's files were sent to, and the one it last ran on.
+        let mut staged: Option<&remote::Host> = None;
+        let mut ran_on = None;
         let mut attempt = 1;
         // The previous failed attempt, reported if parx stops before the next.
         let mut previous = None;
         let outcome = loop {
+            // -S: the files go to this attempt's host first.
+            if let Some((remote, on)) =
+                host.filter(|(_, h)| staged.map(|s| s.name != h.name).unwrap_or(true))
+            {
+                if let Err(why) = remote.send(on, &sent, workdir.as_deref()) {
+                    terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, on.name));
+                    let failed = exec::Outcome::not_run(exec::Status::NotStarted(255));
+                    let lost = remote.newly_lost(on);
+                    if lost {
+                        report_lost(&terminal, &on.name);
+                    }
+                    if !lost || attempt >= config.attempts || control.is_stopping() {
+                        break Some(failed);
+                    }
+                    previous = Some(failed);
+                    attempt += 1;
+                    host = pick_host();
+                    line = line_for(host);
+                    continue;
+                }
+                staged = Some(on);
+            }
             if !gate.wait_open(&control) {
                 break previous;
             }
@@ -823,6 +849,7 @@ fn execute(
                 fifo: fifo.as_deref(),
             };
             halt.job_started();
+            ran_on = host;
             let outcome = SCRATCH.with(|s| {
                 exec::run_job(
                     &spec,
@@ -840,10 +867,22 @@ fn execute(
                     "parx: job {} timed out after {:.3}s: {}\n",
                     job.seq,
                     outcome.runtime.as_secs_f64(),
-                    String::from_utf8_lossy(&text())
+                    String::from_utf8_lossy(&text(&line))
                 ));
             } else if !outcome.is_failure() {
                 runtimes.record(outcome.runtime);
+            }
+            // ssh's own failure: if the host's connection is gone, later
+            // attempts (and jobs) go to the other hosts.
+            if let Some((remote, on)) = host.filter(|_| outcome.status == exec::Status::Exited(255))
+            {
+                if remote.newly_lost(on) {
+                    report_lost(&terminal, &on.name);
+                }
+                if on.is_down() {
+                    host = pick_host();
+                    line = line_for(host);
+                }
             }
             // --retries: only the last attempt's output is kept.
             if !outcome.is_failure() || attempt >= config.attempts || control.is_stopping() {
@@ -853,7 +892,8 @@ fn execute(
             attempt += 1;
         };
         let Some(mut outcome) = outcome else { return };
-        if let Some((remote, host)) = host {
+        // (Nothing can be fetched from a host that was lost.)
+        if let Some((remote, host)) = ran_on.filter(|(_, h)| !h.is_down()) {
             let fetched = remote.fetch(host, &wanted, workdir.as_deref());
             if let Err(why) = &fetched {
                 terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, host.name));
@@ -878,7 +918,7 @@ fn execute(
         }
         let table = matches!(config.results, Some(SaveTo::Table(..)));
         let command = if config.joblog.is_some() || config.halt.is_some() || table {
-            text()
+            text(&line)
         } else {
             Vec::new()
         };
@@ -910,7 +950,7 @@ fn execute(
             killed_by_halt,
             halt_status,
             values,
-            host: host.map(|(_, h)| h.name.clone()),
+            host: ran_on.or(host).map(|(_, h)| h.name.clone()),
         });
     });
     drop(evictor);

@@ -18,6 +18,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::signal::Control;
@@ -143,12 +144,19 @@ pub struct Host {
     pub slots: usize,
     /// The ControlMaster socket (None for this machine).
     control: Option<PathBuf>,
+    /// Its connection was lost during the run: its slots use other hosts.
+    down: AtomicBool,
 }
 
 impl Host {
     /// True for `:`, this machine.
     pub fn is_local(&self) -> bool {
         self.control.is_none()
+    }
+
+    /// True once its connection was lost.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
     }
 }
 
@@ -203,6 +211,7 @@ impl Remote {
                     name: ":".into(),
                     slots: login.slots.or(default_slots).unwrap_or(local_cpus),
                     control: None,
+                    down: AtomicBool::new(false),
                 });
                 continue;
             }
@@ -222,6 +231,7 @@ impl Remote {
                 name: login.host.clone(),
                 slots: 1,
                 control: Some(socket),
+                down: AtomicBool::new(false),
             };
             host.slots = match login.slots.or(default_slots) {
                 Some(n) => n,
@@ -248,9 +258,46 @@ impl Remote {
         self.slot_host.len()
     }
 
-    /// The host of job slot `slot` (from 0).
+    /// The host of job slot `slot` (from 0): its own host, or while that
+    /// one is down, the next host that is not (the same one for every job
+    /// of the slot, so the work of a lost host spreads over the others as
+    /// its slots are spread over them).
     pub fn host_of(&self, slot: usize) -> &Host {
-        &self.hosts[self.slot_host[slot % self.slot_host.len().max(1)]]
+        let own = &self.hosts[self.slot_host[slot % self.slot_host.len().max(1)]];
+        if !own.is_down() {
+            return own;
+        }
+        let up: Vec<&Host> = self.hosts.iter().filter(|h| !h.is_down()).collect();
+        match up.len() {
+            0 => own,
+            n => up[slot % n],
+        }
+    }
+
+    /// After a job on `host` failed as ssh fails (status 255): whether the
+    /// host's connection is gone (`ssh -O check`). Returns true only for
+    /// the first caller to find it gone, which reports it; from then on the
+    /// host's slots run their jobs elsewhere.
+    pub fn newly_lost(&self, host: &Host) -> bool {
+        let Some(control) = host.control.as_ref() else {
+            return false;
+        };
+        if host.is_down() {
+            return false;
+        }
+        let alive = self
+            .ssh_to(control)
+            .args(["-O", "check", &host.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        !alive
+            && host
+                .down
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     fn ssh_to(&self, control: &std::path::Path) -> Command {

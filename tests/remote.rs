@@ -288,3 +288,68 @@ fn a_signal_while_connecting_leaves_no_connection_behind() {
         masters(&config, "h1").is_empty() && masters(&config, "silent").is_empty()
     });
 }
+
+/// A host that goes away mid-run (its sshd and every session on it
+/// killed): it is reported once, the jobs that were running there count
+/// as failed and, with --retries, run again on the other host, and every
+/// later job goes there too. Every job ends up done exactly once.
+#[test]
+fn a_host_that_drops_out_hands_its_jobs_to_the_others() {
+    let stays = Sshd::start(&["h1"]);
+    let goes = Sshd::start(&["h2"]);
+    let env = Env::new();
+    let config = env.write(
+        "ssh_config",
+        std::fs::read_to_string(stays.config_path()).unwrap()
+            + &std::fs::read_to_string(goes.config_path()).unwrap(),
+    );
+    let ssh = format!("ssh -F {}", config.display());
+    let inputs: Vec<String> = (1..=12).map(|i| i.to_string()).collect();
+    let mut args = vec![
+        "--ssh".to_string(),
+        ssh,
+        "-S".into(),
+        "2/h1,2/h2".into(),
+        "--retries".into(),
+        "3".into(),
+        "--joblog".into(),
+        "log".into(),
+        "--tag".into(),
+        "sleep 0.4; echo done {}".into(),
+        ":::".into(),
+    ];
+    args.extend(inputs.iter().cloned());
+    let run = env.parx(&args).spawn_guarded();
+    // Once h2 has jobs running, it goes away.
+    wait_for("jobs running on h2", || {
+        goes.processes_of_user()
+            .iter()
+            .any(|(_, cmd)| cmd.starts_with("sleep 0.4"))
+    });
+    goes.crash();
+    let out = run.wait_with_output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("lost the connection to h2").count(),
+        1,
+        "{stderr}"
+    );
+    let mut done: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').nth(1).unwrap_or("").to_owned())
+        .collect();
+    done.sort_by_key(|l| l.trim_start_matches("done ").parse::<u32>().unwrap_or(0));
+    let expected: Vec<String> = inputs.iter().map(|i| format!("done {i}")).collect();
+    assert_eq!(done, expected, "each job's output once");
+    // The log has one line per job; the jobs that ran after the loss ran
+    // on h1.
+    let log = std::fs::read_to_string(env.path("log")).unwrap();
+    assert_eq!(log.lines().count(), 13, "{log}");
+    assert!(
+        log.lines()
+            .skip(1)
+            .all(|l| l.split('\t').nth(6) == Some("0")),
+        "{log}"
+    );
+}

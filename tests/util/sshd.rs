@@ -262,8 +262,10 @@ impl Sshd {
     }
 }
 
-impl Drop for Sshd {
-    fn drop(&mut self) {
+impl Sshd {
+    /// Kills this server and every session and command it runs, as if
+    /// the host had gone away (connections drop, new ones are refused).
+    pub fn crash(&self) {
         // The listener first, so that no new session starts, with the
         // per-connection monitors it forked (they run as root).
         let mut doomed = Vec::new();
@@ -277,6 +279,12 @@ impl Drop for Sshd {
         }
         // Then whatever runs as the test user, until nothing does.
         kill_until_gone(|p| p.uid == self.uid || doomed.contains(&p.pid));
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.crash();
         delete_user(&self.user, self.uid);
     }
 }
