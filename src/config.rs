@@ -367,11 +367,28 @@ fn staging(cli: &Cli, replace: Option<&[u8]>) -> Staging {
         workdir: cli.workdir.as_ref().map(|w| {
             if w == "..." {
                 Workdir::PerJob
+            } else if w == "." {
+                Workdir::Dir(here_for_remote())
             } else {
                 Workdir::Dir(w.as_encoded_bytes().to_vec())
             }
         }),
         env: cli.env.clone(),
+    }
+}
+
+/// `--workdir .`: this directory, as GNU parallel means it there: relative
+/// to the home directory when it is below it (the remote home may be
+/// elsewhere), else the same absolute path.
+fn here_for_remote() -> Vec<u8> {
+    let Ok(cwd) = std::env::current_dir() else {
+        return b".".to_vec();
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    match home.as_deref().and_then(|h| cwd.strip_prefix(h).ok()) {
+        Some(rel) if rel.as_os_str().is_empty() => b".".to_vec(),
+        Some(rel) => rel.as_os_str().as_encoded_bytes().to_vec(),
+        None => cwd.as_os_str().as_encoded_bytes().to_vec(),
     }
 }
 

@@ -353,3 +353,29 @@ fn a_host_that_drops_out_hands_its_jobs_to_the_others() {
         "{log}"
     );
 }
+
+/// `--workdir .`: the local directory, relative to the home directory
+/// when below it (as GNU parallel), so the remote job runs in the same
+/// place below its own home.
+#[test]
+fn workdir_dot_is_this_directory_below_home() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let name = env
+        .dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let home = env.dir.path().parent().unwrap();
+    let out = parx_remote(&env, &sshd, "1/h1")
+        .env("HOME", home)
+        .arg_last(["--workdir", ".", "pwd; : {}", ":::", "a"])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        sshd.home().join(&name).display().to_string()
+    );
+}
