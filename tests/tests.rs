@@ -6,6 +6,7 @@ mod util;
 
 mod completions;
 mod core;
+mod crash;
 mod examples;
 mod golden;
 mod injection;
