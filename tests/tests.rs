@@ -8,6 +8,7 @@ mod completions;
 mod core;
 mod crash;
 mod examples;
+mod faults;
 mod golden;
 mod injection;
 mod jobs;
