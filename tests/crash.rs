@@ -1,6 +1,7 @@
 //! parx killed with SIGKILL at a random moment, then run again with
 //! `--resume` until done: the job log is never torn, and every job ends up
 //! logged as succeeded exactly once, none skipped (issue 9).
+//! `PARX_TEST_SEED=N` replays the random moments of a failed run.
 //!
 //! A job that was running when parx died may have done its work without
 //! being logged; `--resume` runs it again (GNU parallel's semantics: it
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{kill_session, long_tests, test_seed, Env};
+use crate::util::{kill_session, test_seed, Env};
 
 const JOBS: u64 = 200;
 
@@ -124,6 +125,17 @@ fn trial(rng: &mut fastrand::Rng, window: Duration, why: &str) -> (u32, usize) {
 
 #[test]
 fn kill_9_then_resume_logs_every_job_exactly_once() {
+    trials(20);
+}
+
+#[test]
+#[ignore = "long: cargo test --test tests -- --ignored"]
+fn kill_9_then_resume_fifty_times() {
+    trials(50);
+}
+
+/// Runs `trials` trials, each in a directory of its own.
+fn trials(trials: u32) {
     // The random moments fall within the time a whole run takes here.
     let env = Env::new();
     let started = Instant::now();
@@ -132,7 +144,6 @@ fn kill_9_then_resume_logs_every_job_exactly_once() {
     let window = started.elapsed();
     let seed = test_seed();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let trials = if long_tests() { 50 } else { 20 };
     let (mut kills, mut reruns) = (0, 0);
     for t in 0..trials {
         let (k, r) = trial(

@@ -369,13 +369,6 @@ pub fn sleepers(seconds: &str) -> Vec<u32> {
     found
 }
 
-/// Whether the long versions of the hardening tests run
-/// (`PARX_LONG_TESTS=1`): more kill -9 trials, 4 GiB of output, a million
-/// jobs.
-pub fn long_tests() -> bool {
-    std::env::var_os("PARX_LONG_TESTS").is_some_and(|v| v == "1")
-}
-
 /// A seed for a test's random choices: `PARX_TEST_SEED` if set (to replay a
 /// failure), the clock otherwise. Tests put it in every failure message.
 pub fn test_seed() -> u64 {
