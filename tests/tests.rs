@@ -12,6 +12,7 @@ mod faults;
 mod golden;
 mod injection;
 mod jobs;
+mod load;
 mod make;
 mod man;
 mod output;
