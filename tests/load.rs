@@ -32,7 +32,9 @@ fn zombies_of(pid: u32) -> usize {
 
 /// Runs `jobs` jobs of `parx-testchild fds` on 4 slots, checking every
 /// job's descriptors and sampling parx as its output comes in. Returns
-/// (RSS KiB, fds) at 10% and at 90% of the jobs, and the most zombies seen.
+/// parx's (RSS KiB, fds) near 10% and near 90% of the jobs (the fewest
+/// descriptors of 50 samples each: running jobs hold pipes for a moment),
+/// and the most unreaped children seen.
 fn run_many(jobs: usize) -> ((u64, usize), (u64, usize), usize) {
     let env = Env::new();
     // Whatever the test runner passes down reaches the jobs either way;
@@ -52,8 +54,12 @@ fn run_many(jobs: usize) -> ((u64, usize), (u64, usize), usize) {
         .spawn_guarded();
     let pid = run.id();
     let stdout = BufReader::new(run.stdout.take().unwrap());
-    let (mut early, mut late, mut most_zombies) = ((0, 0), (0, 0), 0);
+    let (mut early, mut late, mut most_zombies) = ((0, usize::MAX), (0, usize::MAX), 0);
     let mut seen = 0;
+    let sample = |at: &mut (u64, usize)| {
+        let (rss, fds) = footprint(pid);
+        *at = (rss, at.1.min(fds));
+    };
     for line in stdout.lines() {
         let line = line.unwrap();
         assert_eq!(format!("{line}\n"), expected, "job {seen}: descriptors");
@@ -61,11 +67,11 @@ fn run_many(jobs: usize) -> ((u64, usize), (u64, usize), usize) {
         if seen % 500 == 0 {
             most_zombies = most_zombies.max(zombies_of(pid));
         }
-        if seen == jobs / 10 {
-            early = footprint(pid);
+        if (jobs / 10..jobs / 10 + 50).contains(&seen) {
+            sample(&mut early);
         }
-        if seen == jobs * 9 / 10 {
-            late = footprint(pid);
+        if (jobs * 9 / 10..jobs * 9 / 10 + 50).contains(&seen) {
+            sample(&mut late);
         }
     }
     let out = run.wait_with_output();
@@ -77,7 +83,12 @@ fn run_many(jobs: usize) -> ((u64, usize), (u64, usize), usize) {
 fn check_flat(jobs: usize) {
     let started = Instant::now();
     let ((rss0, fds0), (rss1, fds1), zombies) = run_many(jobs);
-    assert_eq!(fds0, fds1, "parx's descriptors at 10% and 90% of the jobs");
+    // A leak of one per job would be thousands; allow what four running
+    // jobs may hold at a sample (pipes, pidfds).
+    assert!(
+        fds1 <= fds0 + 4 * 5,
+        "parx's descriptors: {fds0} at 10% of the jobs, {fds1} at 90%"
+    );
     // Same RSS within 10% plus 1 MiB of allocator noise.
     assert!(
         rss1 * 10 <= rss0 * 11 + 10 * 1024,
