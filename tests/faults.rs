@@ -98,9 +98,14 @@ const SIGNALS: [(&str, i32); 9] = [
 
 #[test]
 fn jobs_killed_by_each_signal_are_counted_and_logged() {
+    // The test child resets the signal's action first: a job inherits
+    // SIGINT and SIGQUIT ignored when the tests run in a script's `&`.
     let env = Env::new();
-    let mut args = vec!["-j4", "--joblog", "log", "kill -{1} $$ # {2}", ":::"];
-    args.extend(SIGNALS.iter().map(|(name, _)| *name));
+    let numbers: Vec<String> = SIGNALS.iter().map(|(_, n)| n.to_string()).collect();
+    let child = child_bin().to_str().unwrap();
+    let template = format!("{child} signal {{1}} {{2}}");
+    let mut args = vec!["-j4", "--joblog", "log", &template, ":::"];
+    args.extend(numbers.iter().map(String::as_str));
     args.extend([":::", "a", "b"]);
     let out = env.parx(&args).expect_code(18);
     assert_eq!(out.stdout, b"");
@@ -114,23 +119,43 @@ fn jobs_killed_by_each_signal_are_counted_and_logged() {
     assert_eq!(rows.len(), 18, "{log}");
     let each_twice = SIGNALS.iter().flat_map(|s| [(s, "a"), (s, "b")]);
     for (row, ((name, number), second)) in rows.iter().zip(each_twice) {
-        assert_eq!(row[8], format!("kill -{name} $$ # {second}"), "{log}");
+        assert_eq!(row[8], format!("{child} signal {number} {second}"), "{log}");
         assert_eq!(
             (row[6], row[7]),
             ("-1", number.to_string().as_str()),
             "{name}: {log}"
         );
     }
+    // The shell path: sh kills itself.
+    let out = env
+        .parx([
+            "--joblog",
+            "shell-log",
+            "kill -{} $$",
+            ":::",
+            "TERM",
+            "USR1",
+        ])
+        .expect_code(2);
+    assert_eq!(out.stdout, b"");
+    let log = std::fs::read_to_string(env.path("shell-log")).unwrap();
+    let mut signals: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(7).unwrap())
+        .collect();
+    signals.sort_unstable();
+    assert_eq!(signals, ["10", "15"], "{log}");
     // xargs mode stops at the first command killed by a signal, as GNU
     // xargs, with its words and its 125.
-    for (name, number) in SIGNALS {
+    for (_, number) in SIGNALS {
         let out = env
-            .parx(["--xargs", "sh", "-c", &format!("kill -{name} $$")])
-            .stdin("x\n")
+            .parx(["--xargs", child, "signal"])
+            .stdin(format!("{number}\n"))
             .expect_code(125);
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
-            format!("parx: sh: terminated by signal {number}\n")
+            format!("parx: {child}: terminated by signal {number}\n")
         );
     }
 }
