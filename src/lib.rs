@@ -262,6 +262,18 @@ where
         control = Some(connecting);
         Some(ready)
     };
+    // Where the open-file limit cannot hold -j running jobs, run fewer at
+    // once (as GNU parallel) rather than fail jobs with EMFILE.
+    let fit = sys::fit_slots_to_open_files(config.slots);
+    if fit < config.slots {
+        eprintln!(
+            "parx: warning: only enough file handles to run {fit} job{} in parallel \
+             (open-file limit {}); raise `ulimit -n` for more",
+            if fit == 1 { "" } else { "s" },
+            sys::rlimit(sys::Resource::OpenFiles).0
+        );
+        config.slots = fit;
+    }
     execute(Arc::new(config), batcher, jobserver, remote, control)
 }
 
@@ -499,8 +511,6 @@ fn execute(
     remote: Option<remote::Remote>,
     control: Option<Arc<Control>>,
 ) -> Exit {
-    // Each slot may hold four pipe ends and a pidfd.
-    sys::raise_nofile_limit(config.slots as u64 * 5 + 64);
     // --resume skips the logged jobs (not when --retry-failed took the
     // jobs from the log: it wins, as in GNU parallel).
     let skip = match (&config.resume, &config.joblog, &config.retry) {

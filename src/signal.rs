@@ -382,12 +382,13 @@ fn on_signal(signal: i32) {
 /// SIGUSR1 and SIGUSR2: one job slot more or fewer, as GNU xargs does.
 fn resize(control: &Control, grow: bool) {
     let name = if grow { "SIGUSR1" } else { "SIGUSR2" };
-    let max = crate::config::max_slots();
+    // One more slot must fit the process and open-file limits (raised
+    // as far as the hard limit allows).
+    let max =
+        crate::config::max_slots().min(sys::fit_slots_to_open_files(control.slot_limit() + 1));
     let announce = control.announce_resize.load(Ordering::Acquire);
     match control.resize(grow, max) {
         Some(slots) => {
-            // Each slot may hold four pipe ends and a pidfd.
-            sys::raise_nofile_limit(slots as u64 * 5 + 64);
             if announce {
                 let plural = if slots == 1 { "" } else { "s" };
                 eprintln!("parx: {name}: running up to {slots} job{plural} at once now");

@@ -296,9 +296,22 @@ pub(crate) fn rlimit(resource: Resource) -> (u64, u64) {
     (lim.rlim_cur, lim.rlim_max)
 }
 
-/// Raises the soft limit on open files to `needed` (at most the hard
-/// limit): each running job holds a few pipes and a pidfd.
-pub(crate) fn raise_nofile_limit(needed: u64) {
+/// Open files one running job may hold in parx: both ends of its stdout
+/// and stderr pipes while it starts, its pidfd, and a temporary file when
+/// its output spills.
+const FILES_PER_SLOT: u64 = 6;
+/// Open files parx keeps for itself: standard streams, the job log, the
+/// input files, signal and jobserver pipes.
+const FILES_RESERVED: u64 = 32;
+
+/// Raises the soft limit on open files as far as `slots` running jobs
+/// need (at most the hard limit), and returns how many slots fit under
+/// it: `slots`, or fewer where even the hard limit is too low, so that
+/// jobs wait for a slot instead of failing to start with EMFILE.
+pub(crate) fn fit_slots_to_open_files(slots: usize) -> usize {
+    let needed = (slots as u64)
+        .saturating_mul(FILES_PER_SLOT)
+        .saturating_add(FILES_RESERVED);
     let (soft, hard) = rlimit(Resource::OpenFiles);
     // Only when needed: jobs inherit the limit, and programs using select()
     // break above 1024 descriptors.
@@ -312,6 +325,9 @@ pub(crate) fn raise_nofile_limit(needed: u64) {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
+    let (soft, _) = rlimit(Resource::OpenFiles);
+    let fit = soft.saturating_sub(FILES_RESERVED) / FILES_PER_SLOT;
+    slots.min(usize::try_from(fit).unwrap_or(usize::MAX)).max(1)
 }
 
 /// The resource limits parx reads.

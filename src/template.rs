@@ -1045,6 +1045,44 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// A filled template, read back by real shells (dash, bash, and
+        /// bash as sh), gives every value back byte for byte, in a word of
+        /// its own, mid-word and inside the template's own double quotes
+        /// (issue 9).
+        #[test]
+        fn filled_lines_read_back_in_real_shells(
+            values in proptest::collection::vec(proptest::collection::vec(1u8..=255, 0..10), 1..6),
+        ) {
+            let t = parse(&["printf", "'%s\\0'", "{}", "a{}b", "\"<{}>\""]);
+            let mut script = Vec::new();
+            for v in &values {
+                t.render_line(&Fill { seq: 1, slot: 1, args: std::slice::from_ref(v) }, true, &mut script);
+                script.push(b'\n');
+            }
+            let mut expected = Vec::new();
+            for v in &values {
+                for (pre, post) in [(&b""[..], &b""[..]), (b"a", b"b"), (b"<", b">")] {
+                    expected.extend_from_slice(pre);
+                    expected.extend_from_slice(v);
+                    expected.extend_from_slice(post);
+                    expected.push(0);
+                }
+            }
+            for shell in [&["dash"][..], &["bash"], &["bash", "--posix"]] {
+                let out = std::process::Command::new(shell[0])
+                    .args(&shell[1..])
+                    .arg("-c")
+                    .arg(std::ffi::OsStr::from_bytes(&script))
+                    .output()
+                    .expect("dash and bash are installed");
+                proptest::prop_assert!(out.status.success(), "{shell:?}: {out:?}");
+                proptest::prop_assert_eq!(&out.stdout, &expected, "{:?}", shell);
+            }
+        }
+    }
+
     #[test]
     fn path_operations_match_gnu_parallel() {
         let op =

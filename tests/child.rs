@@ -10,6 +10,7 @@
 //!   bytes N             write N bytes of 'x' in 64 KiB writes
 //!   env NAME            print the value of environment variable NAME
 //!   fds                 print the open file descriptors, space-separated
+//!   signal N            die of signal N (even one inherited as ignored)
 
 use std::io::Write;
 
@@ -63,6 +64,20 @@ fn main() {
             fds.pop();
             let text: Vec<String> = fds.iter().map(u32::to_string).collect();
             out.write_all(format!("{}\n", text.join(" ")).as_bytes()).unwrap();
+        }
+        "signal" => {
+            extern "C" {
+                fn signal(signum: i32, handler: usize) -> usize;
+                fn raise(signum: i32) -> i32;
+            }
+            let n = number(0) as i32;
+            // SAFETY: setting the default action (SIG_DFL is 0) and raising
+            // a signal have no memory-safety preconditions.
+            unsafe {
+                signal(n, 0);
+                raise(n);
+            }
+            std::process::exit(100);
         }
         other => {
             eprintln!("parx-testchild: unknown mode {other}");

@@ -81,6 +81,13 @@ pub fn corpus() -> Vec<Vec<u8>> {
         .map(|v| [v.as_slice(), b" ", v.as_slice()].concat())
         .collect();
     all.extend(combined);
+    // Every byte but NUL (no argument can hold it) alone, and as the
+    // separator between a word and a command: `;`, `&`, `|`, newline,
+    // backquote and the rest would run `touch CANARY` if pasted unquoted.
+    for b in 1..=255u8 {
+        all.push(vec![b]);
+        all.push([b"x".as_slice(), &[b], b"touch CANARY"].concat());
+    }
     all
 }
 
@@ -207,6 +214,60 @@ fn quote_option() {
 fn packed_with_x_and_m() {
     check_both_paths(&["-X"], &["argv", "{}"], one);
     check_both_paths(&["-m"], &["argv"], one);
+}
+
+#[test]
+fn corpus_is_large() {
+    let n = corpus().len();
+    assert!(n >= 200, "{n}");
+    eprintln!("injection corpus: {n} inputs");
+}
+
+#[test]
+fn xargs_mode_passes_every_input_through() {
+    // -0: each input is one argument, to the command itself, through
+    // `sh -c '... "$@"'`, and with -I replacing inside a word.
+    check_xargs(&[child(), OsStr::new("argv")], one);
+    check_xargs(
+        &[
+            OsStr::new("sh"),
+            OsStr::new("-c"),
+            OsStr::new("printf '%s\\0' \"$@\""),
+            OsStr::new("sh"),
+        ],
+        one,
+    );
+    let wrapped = |v: &[u8]| vec![[b"pre".as_slice(), v, b"post"].concat()];
+    let template = [
+        OsStr::new("-I"),
+        OsStr::new("{}"),
+        child(),
+        OsStr::new("argv"),
+        OsStr::new("pre{}post"),
+    ];
+    check_xargs(&template, wrapped);
+}
+
+/// Runs `parx --xargs -0` on the corpus with `command`, as [`check`].
+fn check_xargs(command: &[&OsStr], expect: impl Fn(&[u8]) -> Vec<Vec<u8>>) {
+    let env = Env::new();
+    let values = corpus();
+    let out = env
+        .parx(["--xargs", "-0"])
+        .arg_last(command)
+        .stdin(nul_joined(&values))
+        .expect_code(0);
+    let expected: Vec<Vec<u8>> = values.iter().flat_map(|v| expect(v)).collect();
+    let got: Vec<&[u8]> = out.stdout.split(|&b| b == 0).collect();
+    let got = &got[..got.len() - 1];
+    assert_eq!(got.len(), expected.len(), "{command:?}: word count");
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!(*g, e.as_slice(), "{command:?}");
+    }
+    assert!(
+        !env.path("CANARY").exists(),
+        "{command:?}: an input ran as code"
+    );
 }
 
 #[test]

@@ -6,10 +6,13 @@ mod util;
 
 mod completions;
 mod core;
+mod crash;
 mod examples;
+mod faults;
 mod golden;
 mod injection;
 mod jobs;
+mod load;
 mod make;
 mod man;
 mod output;

@@ -481,3 +481,53 @@ impl Drop for MemoryCgroup {
         }
     }
 }
+
+/// A seed for a test's random choices: `PARX_TEST_SEED` if set (to replay a
+/// failure), the clock otherwise. Tests put it in every failure message.
+pub fn test_seed() -> u64 {
+    std::env::var("PARX_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+}
+
+/// The fields of /proc/PID/stat after the command name: state, ppid,
+/// pgrp, session, ... (`None` once the process is gone).
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// Pids of every process on the machine, with their stat fields (see
+/// [`proc_stat`]).
+pub fn processes() -> Vec<(u32, Vec<String>)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+        .collect()
+}
+
+/// SIGKILLs every live process of session `sid` until none is left (a
+/// process may still be on its way from fork to exec when first seen).
+pub fn kill_session(sid: u32) {
+    let sid = sid.to_string();
+    wait_for("the session's processes to die", || {
+        let live: Vec<String> = processes()
+            .into_iter()
+            .filter(|(_, f)| f.get(3) == Some(&sid) && f.first().is_some_and(|s| s != "Z"))
+            .map(|(pid, _)| pid.to_string())
+            .collect();
+        if live.is_empty() {
+            return true;
+        }
+        let _ = Command::new("kill").arg("-9").args(&live).status();
+        false
+    });
+}
