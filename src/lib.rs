@@ -35,6 +35,7 @@ pub mod pool;
 pub mod progress;
 pub mod remote;
 pub mod results;
+pub mod runner;
 pub mod schedule;
 pub mod signal;
 pub mod slurm;
@@ -42,7 +43,9 @@ mod sys;
 pub mod template;
 pub mod xargs;
 
+pub use exec::Status;
 pub use pool::{concurrently, concurrently_ordered, Indexed, Panicked, Pool, Results};
+pub use runner::{JobResult, JobResults, Output, Runner, Stopper};
 pub mod units;
 
 use std::collections::{HashSet, VecDeque};
