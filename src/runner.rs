@@ -5,8 +5,8 @@
 //! A [`Runner`] is built from a command template (`"gzip -9 {}"`, filled
 //! and quoted as the binary fills it) or from a closure that builds a
 //! [`Command`] per item. Jobs go through the binary's own machinery: the
-//! [`Pool`](crate::Pool) schedules them (lazily, in bounded memory, in order
-//! or as they finish) and [`exec`](crate::exec) runs each one in a process
+//! [`Pool`] schedules them (lazily, in bounded memory, in order
+//! or as they finish) and [`exec`] runs each one in a process
 //! group of its own, drains its stdout and stderr together (a job's output
 //! stays in memory up to 1 MiB, then spills to an unlinked temporary file)
 //! and enforces the timeout with the termination sequence on the whole
@@ -107,7 +107,8 @@ where
     /// A runner for a command template, parsed once: parx's own syntax,
     /// where the words of `template` are split at blanks and `{}` stands for
     /// the item, quoted so that it always reaches the command as one
-    /// argument (an item such as `$(rm -rf ~)` is data, never code).
+    /// argument (an item such as `$(rm -rf ~)` is data, never code). Jobs
+    /// also see their number and slot as `PARX_SEQ` and `PARX_SLOT`.
     ///
     /// # Errors
     ///
@@ -176,8 +177,9 @@ impl<T: 'static> Runner<T> {
     }
 
     /// Stops a job still running after `timeout`: its process group gets
-    /// SIGTERM, and SIGKILL 375 ms later if it is still there (parx's
-    /// default `--termseq`); its result has `timed_out` set.
+    /// SIGTERM, again after 200 and 100 ms, and SIGKILL 50 ms later if it
+    /// is still there (parx's default `--termseq`); its result has
+    /// `timed_out` set.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -269,9 +271,13 @@ impl<T> std::fmt::Debug for Runner<T> {
 
 /// parx's messages about a job (it could not be waited for) have no place
 /// in a library; spawn failures land in the job's own stderr instead.
+/// Without /dev/null, the process's own stdout and stderr.
 fn null_terminal() -> Option<Terminal> {
     let open = || std::fs::OpenOptions::new().write(true).open("/dev/null");
-    Some(Terminal::from_files(open().ok()?, open().ok()?))
+    match (open(), open()) {
+        (Ok(out), Ok(err)) => Some(Terminal::from_files(out, err)),
+        _ => Terminal::open().ok(),
+    }
 }
 
 /// What the pool's workers share for one run.
