@@ -1,5 +1,6 @@
 //! The scripts in examples/ run against the built binary and print exactly
-//! what the README and their comments say they print.
+//! what the README and their comments say they print; the Rust examples
+//! (the library's two faces) run on a small directory of files.
 
 use std::path::Path;
 use std::process::Command;
