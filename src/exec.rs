@@ -374,7 +374,23 @@ pub fn run_job(
             }
         }
     }
+    run_command(cmd, job, settings, control, terminal, scratch)
+}
 
+/// Runs one job from a `Command` already built, as [`run_job`] does from the
+/// spawn on: the library's `Runner::from_fn`, whose closure builds the
+/// command, uses it. `cmd` must pipe stdout and stderr unless the mode is
+/// `Ungroup`, and should put the job in a process group of its own
+/// (`process_group(0)`) so stopping it reaches its whole tree; `job.line`
+/// only names the program in a message when it cannot start.
+pub fn run_command(
+    mut cmd: Command,
+    job: &JobSpec<'_>,
+    settings: &ExecSettings,
+    control: &Arc<Control>,
+    terminal: &Terminal,
+    scratch: &mut Scratch,
+) -> Outcome {
     let started = SystemTime::now();
     let clock = Instant::now();
     let mut captured = Captured {

@@ -10,7 +10,8 @@
 //!   every value quoted, or an argv run without a shell when the template is
 //!   plain.
 //! * [`schedule`] hands jobs to one worker thread per slot; [`exec`] runs one
-//!   job in its own process group and collects its output.
+//!   job in its own process group and collects its output ([`runner`] is
+//!   the library's way in to both).
 //! * [`output`] writes output grouped, in order (`-k`) or by line, with
 //!   bounded memory, and [`joblog`] records each job; [`signal`] stops
 //!   cleanly; [`exit`] maps the result to the exit status.
@@ -18,8 +19,38 @@
 //! * [`units`] parses durations, signal sequences and `--halt` rules;
 //!   [`make`] is the GNU make jobserver client.
 //!
-//! The same pool is a library: [`concurrently`] maps a closure over any
-//! iterator on a pool of threads and yields results as they finish.
+//! # As a library
+//!
+//! The same machinery has two library faces:
+//!
+//! * [`Runner`] ([`runner`]) runs a command for every item of any iterator
+//!   on N job slots, from a template filled and quoted as the binary does
+//!   or from a closure that builds a [`std::process::Command`] per item,
+//!   and yields each job's [`JobResult`] (its [`Status`], captured
+//!   [`Output`], start time and runtime) as it finishes or in input order.
+//!   Jobs run in process groups of their own, and dropping the results
+//!   terminates the ones still running.
+//! * [`concurrently`] ([`pool`]) maps a closure over any iterator on a pool
+//!   of threads and yields results as they finish; [`Pool`] sets the
+//!   threads, the order and the items per task.
+//!
+//! ```
+//! // Commands: `{}` is each item, quoted; results in input order.
+//! let out: Vec<Vec<u8>> = parx::Runner::new("printf '%s;' {}")?
+//!     .slots(2)
+//!     .ordered(true)
+//!     .run(["a b", "it's"])
+//!     .map(|job| job.stdout.into_bytes().expect("in memory"))
+//!     .collect();
+//! assert_eq!(out, [b"a b;".to_vec(), b"it's;".to_vec()]);
+//!
+//! // Closures: a thread pool over any iterator.
+//! let total: u64 = parx::concurrently(1..=10u64, 4, |n| n * n)
+//!     .map(|r| r.expect("no panic"))
+//!     .sum();
+//! assert_eq!(total, 385);
+//! # Ok::<(), parx::template::TemplateError>(())
+//! ```
 
 pub mod batch;
 pub mod cli;
@@ -36,6 +67,7 @@ pub mod pool;
 pub mod progress;
 pub mod remote;
 pub mod results;
+pub mod runner;
 pub mod schedule;
 pub mod signal;
 pub mod slurm;
@@ -43,7 +75,9 @@ mod sys;
 pub mod template;
 pub mod xargs;
 
+pub use exec::Status;
 pub use pool::{concurrently, concurrently_ordered, Indexed, Panicked, Pool, Results};
+pub use runner::{JobResult, JobResults, Output, Runner, Stopper};
 pub mod units;
 
 use std::collections::{HashSet, VecDeque};

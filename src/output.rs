@@ -146,6 +146,12 @@ impl Spool {
         f(&self.memory)
     }
 
+    /// The content: the bytes in memory, or (once spilled) the file that
+    /// holds all of it, positioned at its end.
+    pub fn into_parts(self) -> (Vec<u8>, Option<File>) {
+        (self.memory, self.file)
+    }
+
     /// Forgets the content (and closes any file).
     pub fn clear(&mut self) {
         self.memory.clear();
@@ -192,6 +198,15 @@ impl Terminal {
             inner: Mutex::new(Streams { out, err }),
             progress: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Writes to `out` and `err` instead of parx's own stdout and stderr
+    /// (the library's runner, which prints nothing, passes /dev/null).
+    pub fn from_files(out: File, err: File) -> Self {
+        Self {
+            inner: Mutex::new(Streams { out, err }),
+            progress: std::sync::OnceLock::new(),
+        }
     }
 
     /// Shows `bar` on stderr from now on.

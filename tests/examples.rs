@@ -1,5 +1,6 @@
 //! The scripts in examples/ run against the built binary and print exactly
-//! what the README and their comments say they print.
+//! what the README and their comments say they print; the Rust examples
+//! (the library's two faces) run on a small directory of files.
 
 use std::path::Path;
 use std::process::Command;
@@ -150,4 +151,98 @@ fn makefile_shares_makes_job_slots() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Rust example `name`, built (or found up to date) by cargo in the target
+/// directory this test binary runs from: a plain `cargo test --test tests`
+/// would otherwise run a stale one.
+fn rust_example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary is in <target>/<profile>/deps");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if let Some(target) = profile_dir.parent() {
+        cargo.arg("--target-dir").arg(target);
+    }
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cargo.arg("--release");
+    }
+    assert!(cargo.status().expect("cargo runs").success());
+    profile_dir.join("examples").join(name)
+}
+
+/// Runs Rust example `name` on `dir`; returns its exit code and stdout.
+fn run_rust_example(name: &str, dir: &Path) -> (i32, String) {
+    let out = Command::new(rust_example(name))
+        .arg(dir)
+        .output()
+        .expect("the example runs");
+    let code = out.status.code().expect("exited");
+    (code, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Three files with 1, 2 and 3 lines, names that need quoting included.
+fn three_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("a.txt", "one\n"),
+        ("it's.txt", "one\ntwo\n"),
+        ("with space.txt", "one\ntwo\nthree\n"),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn count_lines_maps_a_closure_over_files() {
+    let dir = three_files();
+    let (code, stdout) = run_rust_example("count_lines", dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    let mut lines: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            // "       2 /tmp/…/it's.txt": keep the count and the file name.
+            let (count, path) = l.trim_start().split_once(' ').unwrap();
+            let name = Path::new(path)
+                .file_name()
+                .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+            format!("{count} {name}")
+        })
+        .collect();
+    let total = lines.pop().unwrap();
+    lines.sort();
+    assert_eq!(lines, ["1 a.txt", "2 it's.txt", "3 with space.txt"]);
+    assert_eq!(total, "6 total");
+}
+
+#[test]
+fn run_commands_uses_both_runner_faces() {
+    let dir = three_files();
+    let (code, stdout) = run_rust_example("run_commands", dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "# cksum, in input order",
+            "815791956 4 a.txt",
+            "3865817952 8 it's.txt",
+            "3358846701 14 with space.txt",
+        ]
+    );
+    assert_eq!(lines[4], "# gzip -9, by name (jobs finish in any order)");
+    for (line, name) in lines[5..]
+        .iter()
+        .zip(["a.txt", "it's.txt", "with space.txt"])
+    {
+        assert!(line.starts_with(&format!("{name}: ")), "{line}");
+        assert!(line.ends_with(" bytes"), "{line}");
+    }
+    assert_eq!(lines.len(), 8, "{stdout}");
 }

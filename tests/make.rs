@@ -1,7 +1,11 @@
 //! parx under a real `make -j`: it takes make's jobserver tokens, so a whole
-//! build never runs more jobs than make allows.
+//! build never runs more jobs than make allows. make 4.3 (the system's)
+//! passes the jobserver as two pipe fds; make 4.4 as a named pipe
+//! (`--jobserver-auth=fifo:PATH`), built here from Debian's source package.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 use crate::util::{parx_bin, Env};
 
@@ -13,14 +17,27 @@ const JOB: &str =
 /// `plus` puts make's `+` before the recipes (which hands them the
 /// jobserver). Returns the most jobs that ran at once, and make's stderr.
 fn run_make(jobs: usize, plus: bool, parx_args: &str) -> (usize, String) {
+    run_this_make(Path::new("make"), &[], jobs, plus, parx_args).0
+}
+
+/// `run_make` with the make program `make` and extra make options; also
+/// returns the MAKEFLAGS the recipes saw.
+fn run_this_make(
+    make: &Path,
+    make_args: &[&str],
+    jobs: usize,
+    plus: bool,
+    parx_args: &str,
+) -> ((usize, String), String) {
     let env = Env::new();
     let prefix = if plus { "+" } else { "" };
     let makefile = format!(
-        "all: a b\na:\n\t{prefix}$(PARX) {parx_args} '{JOB}' ::: 1 2 3 4 5 6\nb:\n\t{prefix}$(PARX) {parx_args} '{JOB}' ::: 7 8 9 10 11 12\n"
+        "all: a b\na:\n\t@echo \"$$MAKEFLAGS\" > $(LOG).flags\n\t{prefix}$(PARX) {parx_args} '{JOB}' ::: 1 2 3 4 5 6\nb:\n\t{prefix}$(PARX) {parx_args} '{JOB}' ::: 7 8 9 10 11 12\n"
     );
     env.write("Makefile", makefile);
     let log = env.path("log");
-    let out = Command::new("make")
+    let out = Command::new(make)
+        .args(make_args)
         .arg(format!("-j{jobs}"))
         .arg(format!("PARX={}", parx_bin().display()))
         .arg(format!("LOG={}", log.display()))
@@ -54,9 +71,13 @@ fn run_make(jobs: usize, plus: bool, parx_args: &str) -> (usize, String) {
         running += delta;
         most = most.max(running);
     }
+    let flags = std::fs::read_to_string(env.path("log.flags")).unwrap();
     (
-        usize::try_from(most).unwrap(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        (
+            usize::try_from(most).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        flags,
     )
 }
 
@@ -85,4 +106,162 @@ fn a_recipe_without_plus_falls_back_with_one_warning() {
         2,
         "{stderr}"
     );
+}
+
+/// GNU make 4.4.1, built once from Debian's `make-dfsg` source package and
+/// kept in `target/make-4.4.1/` (Debian 12 has make 4.3, and the binary
+/// package of the newer release needs a newer C library). apt fetches and
+/// verifies the source from the Debian mirror this machine is configured
+/// with, using a private package list, so the system's apt state is left
+/// alone. Building takes under a minute; a fresh clone pays it once.
+fn make_4_4() -> &'static Path {
+    static MAKE: OnceLock<PathBuf> = OnceLock::new();
+    MAKE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join("make-4.4.1");
+        let bin = root.join("make");
+        if !bin.exists() {
+            let work = root.join(format!("build-{}", std::process::id()));
+            let built = build_make_4_4(&work, &bin);
+            let _ = std::fs::remove_dir_all(&work);
+            if let Err(why) = built {
+                panic!("cannot build make 4.4.1 for the fifo jobserver tests: {why}");
+            }
+        }
+        let version = Command::new(&bin).arg("--version").output().unwrap();
+        assert!(String::from_utf8_lossy(&version.stdout).starts_with("GNU Make 4.4"));
+        bin
+    })
+}
+
+/// The Debian mirror apt uses here: the first `URIs:` (deb822) or `deb`
+/// line that names the main archive (not the security one).
+fn debian_mirror() -> Option<String> {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        more.sort();
+        files.extend(more);
+    }
+    files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "sources" || e == "list"))
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|line| {
+                    let line = line.trim();
+                    let uri = line
+                        .strip_prefix("URIs:")
+                        .or_else(|| line.strip_prefix("deb "))?;
+                    uri.split_whitespace()
+                        .find(|w| w.starts_with("http"))
+                        .map(str::to_string)
+                })
+                .collect::<Vec<_>>()
+        })
+        .find(|uri| uri.trim_end_matches('/').ends_with("/debian"))
+}
+
+fn build_make_4_4(work: &Path, bin: &Path) -> Result<(), String> {
+    let mirror = debian_mirror().ok_or("no Debian mirror in /etc/apt/sources.list*")?;
+    let lists = work.join("lists");
+    std::fs::create_dir_all(lists.join("partial")).map_err(|e| e.to_string())?;
+    let sources = work.join("sources.list");
+    std::fs::write(
+        &sources,
+        format!(
+            "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {mirror} trixie main\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let apt = |args: &[&str]| {
+        let mut cmd = Command::new("apt-get");
+        cmd.arg("-qq")
+            .arg("-o")
+            .arg(format!("Dir::Etc::SourceList={}", sources.display()))
+            .arg("-o")
+            .arg(format!(
+                "Dir::Etc::SourceParts={}",
+                work.join("none").display()
+            ))
+            .arg("-o")
+            .arg(format!("Dir::State::Lists={}", lists.display()))
+            .args(["-o", "APT::Sandbox::User=root"])
+            .args(args)
+            .current_dir(work);
+        cmd
+    };
+    let run = |mut cmd: Command, what: &str| -> Result<(), String> {
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    run(apt(&["update"]), "apt-get update (trixie sources)")?;
+    run(
+        apt(&["source", "--download-only", "make-dfsg"]),
+        "apt-get source make-dfsg",
+    )?;
+    let tarball = std::fs::read_dir(work)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".orig.tar.xz"))
+        .ok_or("apt-get source fetched no .orig.tar.xz")?;
+    let mut tar = Command::new("tar");
+    tar.arg("xf").arg(&tarball).current_dir(work);
+    run(tar, "unpacking the source")?;
+    let src = work.join("make-4.4.1");
+    // The DFSG tarball leaves out doc/, which configure still expects.
+    std::fs::create_dir_all(src.join("doc")).map_err(|e| e.to_string())?;
+    std::fs::write(src.join("doc/Makefile.in"), "").map_err(|e| e.to_string())?;
+    let mut configure = Command::new("sh");
+    configure
+        .args(["./configure", "--quiet", "--disable-nls", "--without-guile"])
+        .current_dir(&src);
+    run(configure, "configure")?;
+    // make's own bootstrap script: builds the program without a make.
+    let mut build = Command::new("sh");
+    build.arg("./build.sh").current_dir(&src);
+    run(build, "building make")?;
+    let tmp = bin.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::copy(src.join("make"), &tmp).map_err(|e| e.to_string())?;
+    std::fs::rename(&tmp, bin).map_err(|e| e.to_string())
+}
+
+#[test]
+fn make_4_4_fifo_jobserver_caps_the_jobs_at_j() {
+    let ((most, stderr), flags) = run_this_make(make_4_4(), &[], 3, true, "");
+    assert!(flags.contains("--jobserver-auth=fifo:"), "{flags}");
+    assert_eq!(most, 3, "{stderr}");
+    assert!(!stderr.contains("parx:"), "{stderr}");
+}
+
+#[test]
+fn make_4_4_fifo_reaches_recipes_without_plus() {
+    // A named pipe is not closed for recipes without +, unlike 4.3's fds.
+    let ((most, stderr), flags) = run_this_make(make_4_4(), &[], 3, false, "");
+    assert!(flags.contains("--jobserver-auth=fifo:"), "{flags}");
+    assert_eq!(most, 3, "{stderr}");
+    assert!(!stderr.contains("parx:"), "{stderr}");
+}
+
+#[test]
+fn make_4_4_pipe_style_without_plus_falls_back_with_one_warning() {
+    // `--jobserver-style=pipe` disables the jobserver for such a recipe
+    // (`--jobserver-auth=-2,-2`): parx runs its own -j, here 1 per recipe.
+    let ((most, stderr), flags) =
+        run_this_make(make_4_4(), &["--jobserver-style=pipe"], 3, false, "-j1");
+    assert!(flags.contains("--jobserver-auth=-2,-2"), "{flags}");
+    assert_eq!(most, 2, "{stderr}");
 }
