@@ -10,10 +10,23 @@
 
 use std::collections::VecDeque;
 
-use crate::config::Packing;
 use crate::input::{InputError, Inputs};
 use crate::sys;
 use crate::template::{Fill, Template};
+
+/// How inputs are grouped into jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// One input (tuple) per job.
+    One,
+    /// `-n N`/`-N N`: up to N inputs per job; 0 reads one and inserts none.
+    Fixed(usize),
+    /// `-X`/`-m`: as many as fit on a command line, at most `max_args`.
+    Fill {
+        /// `-n`/`-N` given with `-X`/`-m`.
+        max_args: Option<usize>,
+    },
+}
 
 /// One job: its sequence number (from 1) and its values.
 #[derive(Debug, Clone, PartialEq, Eq)]

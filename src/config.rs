@@ -1,6 +1,8 @@
 //! What the engine reads: settings validated and resolved from the command
 //! line and environment. Every check that spans several flags lives here.
 
+pub use crate::batch::Packing;
+pub use crate::joblog::Resume;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -33,20 +35,6 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// How inputs are grouped into jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Packing {
-    /// One input (tuple) per job.
-    One,
-    /// `-n N`/`-N N`: up to N inputs per job; 0 reads one and inserts none.
-    Fixed(usize),
-    /// `-X`/`-m`: as many as fit on a command line, at most `max_args`.
-    Fill {
-        /// `-n`/`-N` given with `-X`/`-m`.
-        max_args: Option<usize>,
-    },
-}
-
 /// `--tag` or `--tagstring`.
 #[derive(Debug, Clone)]
 pub enum Tag {
@@ -54,15 +42,6 @@ pub enum Tag {
     Args,
     /// A template rendered without quoting.
     Template(Template),
-}
-
-/// `--resume` or `--resume-failed`: which logged jobs to skip.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resume {
-    /// Skip every job in the log.
-    SkipFinished,
-    /// Skip the jobs the log shows as succeeded.
-    SkipSucceeded,
 }
 
 /// `--joblog`.
@@ -421,11 +400,7 @@ pub fn cpu_count() -> usize {
 /// `-j 0`: as many slots as open-file and process limits allow, capped at
 /// 1024 (each slot is a thread and holds up to four pipe ends).
 pub fn max_slots() -> usize {
-    let (files, _) = sys::rlimit(sys::Resource::OpenFiles);
-    let (procs, _) = sys::rlimit(sys::Resource::Processes);
-    let by_files = usize::try_from(files.saturating_sub(32) / 4).unwrap_or(usize::MAX);
-    let by_procs = usize::try_from(procs / 2).unwrap_or(usize::MAX);
-    by_files.min(by_procs).clamp(1, 1024)
+    sys::max_slots()
 }
 
 /// Parses `-j`.

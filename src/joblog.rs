@@ -12,7 +12,6 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::Resume;
 use crate::exec::Status;
 
 /// The header line, as GNU parallel writes it.
@@ -35,6 +34,15 @@ impl std::fmt::Display for JobLogError {
 }
 
 impl std::error::Error for JobLogError {}
+
+/// `--resume` or `--resume-failed`: which logged jobs to skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Skip every job in the log.
+    SkipFinished,
+    /// Skip the jobs the log shows as succeeded.
+    SkipSucceeded,
+}
 
 /// One finished job, as logged.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,9 @@
 //! Both cgroup v2 (`memory.max`, `memory.current`) and v1
 //! (`memory.limit_in_bytes`, `memory.usage_in_bytes`) are read.
 
+// Some of these serve only the command-line program (the `cli` feature).
+#![cfg_attr(not(feature = "cli"), allow(dead_code))]
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -177,6 +177,7 @@ pub fn tag_lines(data: &[u8], prefix: &[u8], at_line_start: &mut bool, out: &mut
 pub struct Terminal {
     inner: Mutex<Streams>,
     /// The `--bar` display on stderr, cleared while anything is written.
+    #[cfg(feature = "cli")]
     progress: std::sync::OnceLock<indicatif::ProgressBar>,
 }
 
@@ -196,6 +197,7 @@ impl Terminal {
         let err = File::from(io::stderr().as_fd().try_clone_to_owned()?);
         Ok(Self {
             inner: Mutex::new(Streams { out, err }),
+            #[cfg(feature = "cli")]
             progress: std::sync::OnceLock::new(),
         })
     }
@@ -205,16 +207,19 @@ impl Terminal {
     pub fn from_files(out: File, err: File) -> Self {
         Self {
             inner: Mutex::new(Streams { out, err }),
+            #[cfg(feature = "cli")]
             progress: std::sync::OnceLock::new(),
         }
     }
 
     /// Shows `bar` on stderr from now on.
+    #[cfg(feature = "cli")]
     pub fn show_progress(&self, bar: indicatif::ProgressBar) {
         let _ = self.progress.set(bar);
     }
 
     /// The progress display, if one is shown.
+    #[cfg(feature = "cli")]
     pub fn progress(&self) -> Option<&indicatif::ProgressBar> {
         self.progress.get()
     }
@@ -228,10 +233,11 @@ impl Terminal {
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match self.progress.get() {
-            Some(bar) => bar.suspend(|| write(&mut streams)),
-            None => write(&mut streams),
+        #[cfg(feature = "cli")]
+        if let Some(bar) = self.progress.get() {
+            return bar.suspend(|| write(&mut streams));
         }
+        write(&mut streams)
     }
 
     /// Writes one message line to stderr.
@@ -589,6 +595,7 @@ pub fn collect(
             tally.failed += 1;
         }
         tally.halt_status = tally.halt_status.or(halt_status);
+        #[cfg(feature = "cli")]
         if let Some(bar) = terminal.progress() {
             crate::progress::job_done(bar, tally.failed);
         }

@@ -276,6 +276,13 @@ impl Control {
         };
         chosen(job.seq);
         self.run_termseq(Target::One { slot, job });
+        // The job's leader has ended; the memory comes back only once the
+        // rest of its group (a pipeline's other commands) is gone too, so
+        // wait for that (up to a second) before memory is looked at again.
+        let gone_by = Instant::now() + Duration::from_secs(1);
+        while sys::group_exists(job.pgid) && Instant::now() < gone_by {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         true
     }
 
@@ -384,8 +391,7 @@ fn resize(control: &Control, grow: bool) {
     let name = if grow { "SIGUSR1" } else { "SIGUSR2" };
     // One more slot must fit the process and open-file limits (raised
     // as far as the hard limit allows).
-    let max =
-        crate::config::max_slots().min(sys::fit_slots_to_open_files(control.slot_limit() + 1));
+    let max = sys::max_slots().min(sys::fit_slots_to_open_files(control.slot_limit() + 1));
     let announce = control.announce_resize.load(Ordering::Acquire);
     match control.resize(grow, max) {
         Some(slots) => {

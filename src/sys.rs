@@ -1,10 +1,23 @@
 //! The few Unix calls std does not offer, each wrapped once with its safety
 //! argument. This is the only module allowed `unsafe`.
+
+// Some of these serve only the command-line program (the `cli` feature).
+#![cfg_attr(not(feature = "cli"), allow(dead_code))]
 #![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
+
+/// Whether any process is left in process group `pgid`.
+pub(crate) fn group_exists(pgid: u32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: killpg with signal 0 only checks; no memory is involved.
+    let found = unsafe { libc::killpg(pgid, 0) } == 0;
+    found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
 
 /// Sends `signal` to the process group `pgid`.
 pub(crate) fn kill_group(pgid: u32, signal: i32) {
@@ -370,4 +383,14 @@ pub(crate) fn runnable_processes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let running = text.split_whitespace().nth(3)?.split('/').next()?;
     running.parse::<u64>().ok().map(|n| n.saturating_sub(1))
+}
+
+/// `-j 0`: as many slots as open-file and process limits allow, capped at
+/// 1024 (each slot is a thread and holds up to four pipe ends).
+pub(crate) fn max_slots() -> usize {
+    let (files, _) = rlimit(Resource::OpenFiles);
+    let (procs, _) = rlimit(Resource::Processes);
+    let by_files = usize::try_from(files.saturating_sub(32) / 4).unwrap_or(usize::MAX);
+    let by_procs = usize::try_from(procs / 2).unwrap_or(usize::MAX);
+    by_files.min(by_procs).clamp(1, 1024)
 }
