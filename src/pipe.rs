@@ -437,12 +437,14 @@ pub struct Parts {
     /// `--block` as given: bytes, or (negative) parts per slot.
     block: BlockSize,
     slots: usize,
+    /// `--block -N`: the size of every file together, once looked up.
+    total_size: Option<u64>,
     ready: std::collections::VecDeque<Block>,
     next_seq: u64,
 }
 
-/// `--block` for `--pipe-part`: a size, or GNU parallel's `-N`: split each
-/// file into N parts per job slot (default 10).
+/// `--block` for `--pipe-part`: a size, or GNU parallel's `-N`: split the
+/// files into N parts per job slot (default 10), all of them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockSize {
     /// Bytes.
@@ -459,6 +461,7 @@ impl Parts {
             block: spec.part.unwrap_or(BlockSize::PerSlot(10)),
             spec,
             slots: slots.max(1),
+            total_size: None,
             ready: std::collections::VecDeque::new(),
             next_seq: 1,
         }
@@ -485,7 +488,25 @@ impl Parts {
             let size = meta.len();
             let block = match self.block {
                 BlockSize::Bytes(b) => b as u64,
-                BlockSize::PerSlot(n) => 1 + size / self.slots as u64 / n.max(1) as u64,
+                // GNU parallel: one block size from the files' total size.
+                BlockSize::PerSlot(n) => {
+                    let total = match self.total_size {
+                        Some(total) => total,
+                        None => {
+                            let mut total = size;
+                            for other in &self.files {
+                                total += std::fs::metadata(other)
+                                    .map_err(|source| InputError {
+                                        what: other.display().to_string(),
+                                        source,
+                                    })?
+                                    .len();
+                            }
+                            *self.total_size.insert(total)
+                        }
+                    };
+                    1 + total / self.slots as u64 / n.max(1) as u64
+                }
             };
             let file = Arc::new(file);
             let block = block.max(1);
