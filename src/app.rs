@@ -228,7 +228,6 @@ where
 /// GNU parallel options parx does not have yet: a clear word instead of
 /// clap's "unexpected argument" (which may suggest an unrelated option).
 const NOT_YET: &[&str] = &[
-    "--regexp",
     "--colsep",
     "-C",
     "-E",

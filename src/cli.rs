@@ -169,8 +169,20 @@ pub struct Cli {
     #[arg(long = "recstart", value_name = "STR", help_heading = "Pipe mode")]
     pub recstart: Option<String>,
 
-    /// With --pipe: the first N lines (or ':' for one) are a header put before every block.
-    #[arg(long = "header", value_name = "N", help_heading = "Pipe mode")]
+    /// With --pipe: --recend and --recstart are regular expressions.
+    ///
+    /// Perl-like syntax matched on bytes, as GNU parallel does: in --pipe, ^
+    /// and $ match at every line; in --pipe-part, . matches a newline too.
+    /// No look-around or backreferences. Example: --regexp --recstart '^>'.
+    #[arg(long = "regexp", visible_alias = "regex", help_heading = "Pipe mode")]
+    pub regexp: bool,
+
+    /// With --pipe: a header put before every block: the first N lines (':' for one),
+    /// or what REGEX matches at the start of the input.
+    ///
+    /// A regular expression is tried after each --block bytes read, as in GNU
+    /// parallel; '.' does not match a newline. Example: --header '(#.*\n)*'.
+    #[arg(long = "header", value_name = "N|REGEX", help_heading = "Pipe mode")]
     pub header: Option<String>,
 
     /// Print each job's output in input order (other jobs keep running meanwhile).

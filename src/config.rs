@@ -12,7 +12,7 @@ use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{SourceKind, SourceSpec};
 use crate::joblog::Retry;
-use crate::pipe::{unescape, BlockSize, PipeSpec};
+use crate::pipe::{unescape, BlockSize, Header, PipeSpec, Separator};
 use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
 use crate::signal::{default_termseq, TermStep};
 use crate::slurm::Slurm;
@@ -222,6 +222,7 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         ("--recend", cli.recend.is_some()),
         ("--recstart", cli.recstart.is_some()),
         ("--header", cli.header.is_some()),
+        ("--regexp", cli.regexp),
         ("--cat", cli.cat),
         ("--round-robin", cli.round_robin),
         ("--fifo", cli.fifo),
@@ -290,40 +291,51 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         (None, Some(_)) => BlockSize::Bytes(usize::try_from(block).unwrap_or(usize::MAX)),
         (None, None) => BlockSize::PerSlot(10),
     });
-    let (recend, recstart) = match (&cli.recend, &cli.recstart) {
-        (None, None) => (b"\n".to_vec(), Vec::new()),
-        (end, start) => (
-            end.as_deref()
-                .map(|e| unescape(e.as_bytes()))
-                .unwrap_or_default(),
-            start
-                .as_deref()
-                .map(|s| unescape(s.as_bytes()))
-                .unwrap_or_default(),
-        ),
+    let separator = if cli.regexp {
+        // As GNU parallel: no --recstart or --recend is a newline; an
+        // empty --recend alone is any byte.
+        let (recend, recstart) = match (cli.recend.as_deref(), cli.recstart.as_deref()) {
+            (None, None) => ("\n", ""),
+            (Some(""), None) => ("(?s:.)", ""),
+            (end, start) => (end.unwrap_or_default(), start.unwrap_or_default()),
+        };
+        if recend.is_empty() && recstart.is_empty() && cli.max_replace_args.is_some() {
+            return Err(UsageError(
+                "-N counts records: --recend and --recstart cannot both be empty with it".into(),
+            ));
+        }
+        Separator::regex(recend, recstart).map_err(UsageError)?
+    } else {
+        let (recend, recstart) = match (&cli.recend, &cli.recstart) {
+            (None, None) => (b"\n".to_vec(), Vec::new()),
+            (end, start) => (
+                end.as_deref()
+                    .map(|e| unescape(e.as_bytes()))
+                    .unwrap_or_default(),
+                start
+                    .as_deref()
+                    .map(|s| unescape(s.as_bytes()))
+                    .unwrap_or_default(),
+            ),
+        };
+        // Both empty: records end anywhere, blocks are exactly --block bytes
+        // (GNU parallel's idiom for binary data); -N has nothing to count then.
+        if recend.is_empty() && recstart.is_empty() && cli.max_replace_args.is_some() {
+            return Err(UsageError(
+                "-N counts records: --recend and --recstart cannot both be empty with it".into(),
+            ));
+        }
+        Separator::Literal { recend, recstart }
     };
-    // Both empty: records end anywhere, blocks are exactly --block bytes
-    // (GNU parallel's idiom for binary data); -N has nothing to count then.
-    if recend.is_empty() && recstart.is_empty() && cli.max_replace_args.is_some() {
-        return Err(UsageError(
-            "-N counts records: --recend and --recstart cannot both be empty with it".into(),
-        ));
-    }
-    let header_lines = match cli.header.as_deref() {
-        None => 0,
-        Some(":") => 1,
-        Some(n) => n.parse::<usize>().map_err(|_| {
-            UsageError(format!(
-                "--header '{n}': parx takes a number of lines (or ':' for one), not a regular expression"
-            ))
-        })?,
+    let header = match cli.header.as_deref() {
+        None => Header::None,
+        Some(text) => Header::parse(text).map_err(UsageError)?,
     };
     Ok(Some(PipeSpec {
         block: usize::try_from(block).unwrap_or(usize::MAX),
-        recend,
-        recstart,
+        separator,
         records: cli.max_replace_args.filter(|&n| n > 0),
-        header_lines,
+        header,
         part,
     }))
 }

@@ -19,19 +19,20 @@ use std::sync::Arc;
 use crate::batch::Job;
 use crate::input::InputError;
 
+mod records;
+pub use records::{Header, HeaderRegex, RegexSeparator, Separator};
+
 /// How `--pipe` cuts its input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PipeSpec {
     /// `--block`: bytes per block (a record never is split).
     pub block: usize,
-    /// `--recend`, after escapes.
-    pub recend: Vec<u8>,
-    /// `--recstart`, after escapes.
-    pub recstart: Vec<u8>,
+    /// `--recend` and `--recstart`.
+    pub separator: Separator,
     /// `-N`: records per job instead of a size.
     pub records: Option<usize>,
-    /// `--header`: lines at the top of the input to repeat on every block.
-    pub header_lines: usize,
+    /// `--header`: the top of the input to repeat on every block.
+    pub header: Header,
     /// `--pipe-part`: split `-a` files in place, with this `--block`.
     pub part: Option<BlockSize>,
 }
@@ -158,6 +159,8 @@ pub struct Chunker {
     header: Option<Arc<Vec<u8>>>,
     eof: bool,
     done: bool,
+    /// `-N --regexp`: input before the first record was looked for.
+    garbage_checked: bool,
     ready: std::collections::VecDeque<Vec<u8>>,
     next_seq: u64,
     /// Warnings for the caller to print (a grown block).
@@ -176,6 +179,7 @@ impl Chunker {
             header: None,
             eof: false,
             done: false,
+            garbage_checked: false,
             ready: std::collections::VecDeque::new(),
             next_seq: 1,
             warnings: Vec::new(),
@@ -251,11 +255,6 @@ impl Chunker {
         }
     }
 
-    /// The separator between two records: `recend` then `recstart`.
-    fn separator(&self) -> Vec<u8> {
-        [&self.spec.recend[..], &self.spec.recstart[..]].concat()
-    }
-
     /// Cuts the buffer after the last record boundary; false when there is
     /// none (the record is longer than the buffer). Not at the end of input:
     /// then the whole rest is one block.
@@ -263,14 +262,9 @@ impl Chunker {
         if self.eof {
             return false;
         }
-        let sep = self.separator();
-        let Some(at) = rfind(&self.buf, &sep) else {
+        let Some(end) = self.spec.separator.last_cut(&self.buf) else {
             return false;
         };
-        let end = at + self.spec.recend.len();
-        if end == 0 {
-            return false;
-        }
         let mut rest = Vec::with_capacity(self.block.max(self.buf.len() - end));
         rest.extend_from_slice(&self.buf[end..]);
         self.buf.truncate(end);
@@ -280,50 +274,46 @@ impl Chunker {
 
     /// `-N`: blocks of exactly `n` records while the buffer holds them.
     fn cut_records(&mut self, n: usize) -> bool {
-        let sep = self.separator();
         let mut start = 0;
         let mut written = false;
-        // GNU parallel looks for each separator from one byte on, so a
-        // separator at the very start of a block is not a record end.
-        while let Some(at) = nth_from(&self.buf[start..], &sep, n) {
-            let end = start + at + self.spec.recend.len();
-            if end == start {
-                break;
+        if !self.garbage_checked {
+            self.garbage_checked = true;
+            if let Some(len) = self.spec.separator.leading_garbage(&self.buf) {
+                self.ready.push_back(self.buf[..len].to_vec());
+                written = true;
+                start = len;
             }
-            self.ready.push_back(self.buf[start..end].to_vec());
+        }
+        // Each search starts where the last block ended, as if the buffer
+        // began there (GNU parallel removes each block from its buffer).
+        while let Some(len) = self.spec.separator.records(&self.buf[start..], n) {
+            self.ready.push_back(self.buf[start..start + len].to_vec());
             written = true;
-            start = end;
+            start += len;
         }
         self.buf.drain(..start);
         written
     }
 
-    /// `--header N`: the first N lines, read before any block.
+    /// `--header`, read before any block. GNU parallel reads a block at a
+    /// time and looks for the header after each read; so does parx, which
+    /// matters only for a regular expression that matches more the more
+    /// it is given. No header found by the end of the input: none.
     fn read_header(&mut self) -> Result<Vec<u8>, InputError> {
-        let lines = self.spec.header_lines;
-        if lines == 0 {
+        if self.spec.header.is_none() {
             return Ok(Vec::new());
         }
         loop {
-            let ends = self.buf.iter().enumerate().filter(|(_, b)| **b == b'\n');
-            if let Some((at, _)) = ends.map(|(i, _)| (i + 1, ())).nth(lines - 1) {
-                let header = self.buf[..at].to_vec();
-                self.buf.drain(..at);
-                return Ok(header);
-            }
-            let mut chunk = vec![0; self.block.min(1 << 20)];
-            let n = loop {
-                match self.input.read(&mut chunk) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(self.error(e)),
-                }
-            };
-            if n == 0 {
-                // Fewer lines than the header: GNU parallel finds no header.
+            let before = self.buf.len();
+            self.read_block()?;
+            if self.buf.len() == before {
                 return Ok(Vec::new());
             }
-            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(len) = self.spec.header.find(&self.buf) {
+                let header = self.buf[..len].to_vec();
+                self.buf.drain(..len);
+                return Ok(header);
+            }
         }
     }
 }
@@ -447,12 +437,14 @@ pub struct Parts {
     /// `--block` as given: bytes, or (negative) parts per slot.
     block: BlockSize,
     slots: usize,
+    /// `--block -N`: the size of every file together, once looked up.
+    total_size: Option<u64>,
     ready: std::collections::VecDeque<Block>,
     next_seq: u64,
 }
 
-/// `--block` for `--pipe-part`: a size, or GNU parallel's `-N`: split each
-/// file into N parts per job slot (default 10).
+/// `--block` for `--pipe-part`: a size, or GNU parallel's `-N`: split the
+/// files into N parts per job slot (default 10), all of them together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockSize {
     /// Bytes.
@@ -469,6 +461,7 @@ impl Parts {
             block: spec.part.unwrap_or(BlockSize::PerSlot(10)),
             spec,
             slots: slots.max(1),
+            total_size: None,
             ready: std::collections::VecDeque::new(),
             next_seq: 1,
         }
@@ -495,19 +488,36 @@ impl Parts {
             let size = meta.len();
             let block = match self.block {
                 BlockSize::Bytes(b) => b as u64,
-                BlockSize::PerSlot(n) => 1 + size / self.slots as u64 / n.max(1) as u64,
+                // GNU parallel: one block size from the files' total size.
+                BlockSize::PerSlot(n) => {
+                    let total = match self.total_size {
+                        Some(total) => total,
+                        None => {
+                            let mut total = size;
+                            for other in &self.files {
+                                total += std::fs::metadata(other)
+                                    .map_err(|source| InputError {
+                                        what: other.display().to_string(),
+                                        source,
+                                    })?
+                                    .len();
+                            }
+                            *self.total_size.insert(total)
+                        }
+                    };
+                    1 + total / self.slots as u64 / n.max(1) as u64
+                }
             };
             let file = Arc::new(file);
+            let block = block.max(1);
             let header =
-                Arc::new(read_header_at_start(&file, self.spec.header_lines).map_err(error)?);
-            let separator = [&self.spec.recend[..], &self.spec.recstart[..]].concat();
+                Arc::new(read_header_at_start(&file, &self.spec.header, block).map_err(error)?);
             let cuts = split_points(
                 &file,
                 size,
-                block.max(1),
+                block,
                 header.len() as u64,
-                &separator,
-                self.spec.recend.len(),
+                &self.spec.separator,
             )
             .map_err(error)?;
             for pair in cuts.windows(2) {
@@ -532,45 +542,61 @@ impl Parts {
     }
 }
 
-/// The first `lines` lines of `file` (fewer lines than that: no header).
-fn read_header_at_start(file: &std::fs::File, lines: usize) -> std::io::Result<Vec<u8>> {
+/// `--header` at the start of `file` (not found: none). GNU parallel reads
+/// the file `block` bytes at a time and looks for the header after each
+/// read; a number of lines is found the same in any pieces, but a regular
+/// expression that matches more the more it is given (`(#.*\n)*`) is
+/// tried where GNU tries it, after each `block` bytes.
+fn read_header_at_start(
+    file: &std::fs::File,
+    header: &Header,
+    block: u64,
+) -> std::io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
-    if lines == 0 {
+    if header.is_none() {
         return Ok(Vec::new());
     }
+    let step = if header.is_lines() { 64 * 1024 } else { block };
     let mut buf = Vec::new();
-    let mut chunk = vec![0; 64 * 1024];
+    let mut chunk = vec![0; step.min(1 << 20) as usize];
     loop {
-        let n = file.read_at(&mut chunk, buf.len() as u64)?;
-        if n == 0 {
+        let target = buf.len() as u64 + step;
+        let before = buf.len();
+        while (buf.len() as u64) < target {
+            let want = (target - buf.len() as u64).min(chunk.len() as u64) as usize;
+            let n = file.read_at(&mut chunk[..want], buf.len() as u64)?;
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        if buf.len() == before {
             return Ok(Vec::new());
         }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut ends = buf.iter().enumerate().filter(|(_, b)| **b == b'\n');
-        if let Some((at, _)) = ends.nth(lines - 1) {
-            buf.truncate(at + 1);
+        if let Some(len) = header.find(&buf) {
+            buf.truncate(len);
             return Ok(buf);
         }
     }
 }
 
 /// GNU parallel's split points: from `skip`, every `block` bytes, moved on
-/// to just after the next `separator`'s record end (`recend` bytes into
-/// it); the last point is the file's end.
+/// to the next cut that `separator` finds in the bytes from there (read
+/// 128 KiB at a time, as GNU does, and looked at after each read); the
+/// last point is the file's end.
 fn split_points(
     file: &std::fs::File,
     size: u64,
     block: u64,
     skip: u64,
-    separator: &[u8],
-    recend: usize,
+    separator: &Separator,
 ) -> std::io::Result<Vec<u64>> {
     use std::os::unix::fs::FileExt;
     let mut points = vec![skip];
     let mut pos = block + skip;
     let mut chunk = vec![0; 128 * 1024];
     while pos < size {
-        if separator.is_empty() {
+        if separator.is_anywhere() {
             points.push(pos);
         } else {
             let mut buf = Vec::new();
@@ -580,8 +606,8 @@ fn split_points(
                     break;
                 }
                 buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = find(&buf, separator) {
-                    pos += (i + recend) as u64;
+                if let Some(i) = separator.part_cut(&buf) {
+                    pos += i as u64;
                     points.push(pos);
                     break;
                 }
@@ -593,49 +619,6 @@ fn split_points(
         points.push(size);
     }
     Ok(points)
-}
-
-/// Where the first `needle` in `hay` starts.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    match needle {
-        [] => None,
-        [b] => hay.iter().position(|c| c == b),
-        _ => hay.windows(needle.len()).position(|w| w == needle),
-    }
-}
-
-/// Where the last `needle` in `hay` starts (an empty one: at the end, so
-/// a block is cut after all of it, as GNU parallel's rindex does).
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    match needle {
-        [] => Some(hay.len()),
-        [b] => hay.iter().rposition(|c| c == b),
-        _ => hay.windows(needle.len()).rposition(|w| w == needle),
-    }
-}
-
-/// Where the `n`th `needle` in `hay` starts, counting matches that start
-/// at index 1 or later (GNU parallel's nindex).
-fn nth_from(hay: &[u8], needle: &[u8], n: usize) -> Option<usize> {
-    if needle.is_empty() || n == 0 {
-        return None;
-    }
-    let mut from = 0;
-    let mut found = None;
-    for _ in 0..n {
-        let start = from + 1;
-        if start > hay.len() {
-            return None;
-        }
-        let at = if needle.len() == 1 {
-            hay[start..].iter().position(|c| *c == needle[0])
-        } else {
-            hay[start..].windows(needle.len()).position(|w| w == needle)
-        }? + start;
-        found = Some(at);
-        from = at;
-    }
-    found
 }
 
 /// `--recend`/`--recstart`: the escapes GNU parallel reads in them
@@ -674,10 +657,12 @@ mod tests {
     fn spec(block: usize) -> PipeSpec {
         PipeSpec {
             block,
-            recend: b"\n".to_vec(),
-            recstart: Vec::new(),
+            separator: Separator::Literal {
+                recend: b"\n".to_vec(),
+                recstart: Vec::new(),
+            },
             records: None,
-            header_lines: 0,
+            header: Header::None,
             part: None,
         }
     }
@@ -728,7 +713,7 @@ mod tests {
     fn records_per_job_and_headers() {
         let mut s = spec(1 << 20);
         s.records = Some(2);
-        s.header_lines = 1;
+        s.header = Header::Lines(1);
         let got = blocks("h\na\nb\nc\nd\ne\n", s);
         assert_eq!(got, ["h\na\nb\n", "h\nc\nd\n", "h\ne\n"]);
     }
@@ -736,10 +721,31 @@ mod tests {
     #[test]
     fn recstart_splits_before_a_record_start() {
         let mut s = spec(8);
-        s.recend = Vec::new();
-        s.recstart = b">".to_vec();
+        s.separator = Separator::Literal {
+            recend: Vec::new(),
+            recstart: b">".to_vec(),
+        };
         let got = blocks(">a\nb\n>c\nd\n>e\n", s);
         assert_eq!(got, [">a\nb\n", ">c\nd\n", ">e\n"]);
+    }
+
+    #[test]
+    fn regexp_records_and_a_header_regex() {
+        let mut s = spec(1 << 20);
+        s.separator = Separator::regex(r"\n", ">").unwrap();
+        s.records = Some(2);
+        s.header = Header::parse(r"(#.*\n)*").unwrap();
+        // The header, then the input before the first record on its own,
+        // then two records a block.
+        let got = blocks("#h\njunk\n>a\n>b\n>c\n", s);
+        assert_eq!(got, ["#h\njunk\n", "#h\n>a\n>b\n", "#h\n>c\n"]);
+    }
+
+    #[test]
+    fn a_header_regex_that_never_matches_is_no_header() {
+        let mut s = spec(4);
+        s.header = Header::parse("zz").unwrap();
+        assert_eq!(blocks("a\nb\nc\n", s), ["a\nb\nc\n"]);
     }
 
     fn chunks(input: &[u8], spec: PipeSpec) -> Vec<Vec<u8>> {
@@ -796,12 +802,5 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(unescape(b"\\n\\t\\0x\\q"), b"\n\t\0x\\q");
-    }
-
-    #[test]
-    fn nth_skips_a_match_at_the_start() {
-        assert_eq!(nth_from(b"\na\nb\n", b"\n", 1), Some(2));
-        assert_eq!(nth_from(b"a\nb\n", b"\n", 2), Some(3));
-        assert_eq!(nth_from(b"a\nb\n", b"\n", 3), None);
     }
 }

@@ -499,7 +499,7 @@ fn a_terminal_on_stdin_is_not_handed_to_jobs() {
 #[test]
 fn gnu_features_parx_lacks_are_named_not_guessed() {
     let env = Env::new();
-    for option in ["--regexp", "--colsep", "--plus", "--ctag"] {
+    for option in ["--colsep", "--plus", "--ctag", "--csv"] {
         let out = env.parx([option, "x", "echo"]).expect_code(255);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

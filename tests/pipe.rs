@@ -129,7 +129,10 @@ fn options_that_need_pipe_or_cannot_go_with_it() {
         vec!["--block", "1M", "cat"],
         vec!["--pipe", "cat", ":::", "a"],
         vec!["--pipe", "-X", "cat"],
-        vec!["--pipe", "--header", "^#", "cat"],
+        vec!["--pipe", "--header", "(", "cat"],
+        vec!["--regexp", "cat"],
+        vec!["--pipe", "--regexp", "--recend", "a(?=b)", "cat"],
+        vec!["--pipe", "--regexp", "--recstart", "(a)\\1", "cat"],
         vec!["--pipe", "--block", "0", "cat"],
     ] {
         let out = env.parx(&args).stdin("a\n").output();
@@ -250,4 +253,151 @@ fn cat_files_are_removed_after_their_jobs() {
         ["2", "1"]
     );
     assert_no_temporary_files(&env);
+}
+
+/// The blocks GNU parallel and parx cut from `input` with `args`, as one
+/// line per block (its size and checksum), in order.
+fn blocks_of_both(env: &Env, args: &[&str], input: &str) -> (String, String) {
+    let run = |program: &std::path::Path| {
+        let mut cmd = env.command(program);
+        if program.ends_with("parallel") {
+            cmd.arg("--will-cite");
+        }
+        cmd.args(args)
+            .arg("-k")
+            .arg("cksum")
+            .env("PARALLEL_SHELL", "sh")
+            .env("HOME", env.dir.path())
+            .stdin(std::fs::File::open(env.path(input)).unwrap());
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{program:?} {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let gnu = run(std::path::Path::new("parallel"));
+    let ours = run(parx_bin());
+    (gnu, ours)
+}
+
+/// `--regexp` and `--header REGEX` over inputs large enough for many
+/// blocks, record boundaries at block edges, and several of GNU's 128 KiB
+/// reads per `--pipe-part` split point: the same blocks as GNU parallel.
+#[test]
+fn regexp_blocks_match_gnu_parallel_on_large_inputs() {
+    let env = Env::new();
+    let fasta: String = (0..20_000)
+        .map(|i| format!(">r{i}\n{}\n", "ACGT".repeat(i % 13 + 1)))
+        .collect();
+    env.write("fasta", format!("# a comment\n# another\n{fasta}"));
+    let numbers: String = (1..=150_000).map(|i| format!("{i}\n")).collect();
+    env.write("numbers", numbers);
+    // (GNU's -N with --regexp is slow: a small block keeps it short.)
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "fasta",
+            &["--pipe", "--regexp", "--recstart", "^>", "--block", "50k"],
+        ),
+        (
+            "fasta",
+            &[
+                "--pipe",
+                "--regexp",
+                "--recstart",
+                ">",
+                "--recend",
+                "\\n",
+                "-N",
+                "50",
+                "--block",
+                "20k",
+            ],
+        ),
+        (
+            "numbers",
+            &[
+                "--pipe",
+                "--regexp",
+                "--recend",
+                "7\\n",
+                "--recstart",
+                "1",
+                "--block",
+                "20k",
+            ],
+        ),
+        (
+            "fasta",
+            &[
+                "--pipe",
+                "--header",
+                "(#.*\\n)*",
+                "--regexp",
+                "--recstart",
+                "^>",
+                "--block",
+                "30k",
+            ],
+        ),
+        (
+            "fasta",
+            &[
+                "--pipe",
+                "--header",
+                "(#.*\\n)*",
+                "--recstart",
+                ">",
+                "-N",
+                "1000",
+            ],
+        ),
+        (
+            "numbers",
+            &[
+                "--pipe-part",
+                "--regexp",
+                "--recend",
+                "\\n",
+                "--block",
+                "100k",
+            ],
+        ),
+        (
+            "fasta",
+            &[
+                "--pipe-part",
+                "--regexp",
+                "--recend",
+                "T\\n",
+                "--recstart",
+                ">r[0-9]*5\\n",
+                "--block",
+                "60k",
+            ],
+        ),
+        (
+            "fasta",
+            &[
+                "--pipe-part",
+                "--header",
+                "(#.*\\n)+",
+                "--regexp",
+                "--recstart",
+                ">",
+                "--block",
+                "-5",
+                "-j2",
+            ],
+        ),
+    ];
+    for (input, args) in cases {
+        let mut args = args.to_vec();
+        if args[0] == "--pipe-part" {
+            args.extend(["-a", input]);
+        }
+        let (gnu, ours) = blocks_of_both(&env, &args, input);
+        assert!(
+            gnu.lines().count() > 3,
+            "{args:?}: too few blocks to tell: {gnu}"
+        );
+        assert_eq!(ours, gnu, "{args:?} on {input}");
+    }
 }
