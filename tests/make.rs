@@ -108,6 +108,44 @@ fn a_recipe_without_plus_falls_back_with_one_warning() {
     );
 }
 
+/// Every token parx takes goes back to make on every path: jobs that fail,
+/// time out, are killed by `--halt now`, and parx itself stopped by SIGTERM
+/// while it holds tokens. make counts its tokens at exit and says
+/// "INTERNAL: Exiting with N jobserver tokens available; should be M!" when
+/// any is missing (a lost token would slow or hang the user's build).
+#[test]
+fn every_path_gives_the_tokens_back() {
+    let env = Env::new();
+    env.write(
+        "Makefile",
+        "all: timeout fail halt term\n\
+         timeout:\n\t+-$(PARX) --timeout 0.2 'sleep 5; : {}' ::: 1 2 3 4\n\
+         fail:\n\t+-$(PARX) 'exit 1; : {}' ::: 1 2 3 4 5 6\n\
+         halt:\n\t+-$(PARX) --halt now,fail=1 'sleep 0.{}; exit 1' ::: 1 5 5 5\n\
+         term:\n\t+-$(PARX) 'sleep 5; : {}' ::: 1 2 3 4 & p=$$!; \
+         until [ -n \"$$(pgrep -f 'sleep 5; : [34]')\" ]; do sleep 0.05; done; \
+         kill -TERM $$p; wait $$p; true\n",
+    );
+    let started = std::time::Instant::now();
+    let out = Command::new("make")
+        .arg("-j3")
+        .arg(format!("PARX={}", parx_bin().display()))
+        .current_dir(env.dir.path())
+        .env_remove("CARGO_MAKEFLAGS")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("make runs (the test suite installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("jobserver tokens"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{stderr}"
+    );
+}
+
 /// GNU make 4.4.1, built once from Debian's `make-dfsg` source package and
 /// kept in `target/make-4.4.1/` (Debian 12 has make 4.3, and the binary
 /// package of the newer release needs a newer C library). apt fetches and
