@@ -403,8 +403,11 @@ impl Remote {
 
     fn rsync(&self, host: &Host, args: &[&std::ffi::OsStr]) -> Result<(), String> {
         let mut rsync = Command::new("rsync");
+        // -s (--protect-args): names reach the remote rsync as they are, not
+        // through the remote shell, which rsync before 3.2.4 did by default
+        // (a name with a space, or `$(...)`, was split or run there).
         rsync
-            .args(["-rlDzR", "-e"])
+            .args(["-rlDzRs", "-e"])
             .arg(self.rsync_shell(host))
             .args(args);
         quietly(&mut rsync)
