@@ -230,23 +230,16 @@ fn an_unreachable_host_among_others_is_left_out_with_a_warning() {
 /// `config`.
 fn masters(config: &std::path::Path, host: &str) -> Vec<u32> {
     let wanted = config.to_string_lossy().into_owned();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let master = text.contains(&wanted)
-            && text.contains("ControlMaster=yes")
-            && text.trim_end().ends_with(&format!(" {host}"));
-        if master && crate::util::is_alive(pid) {
-            found.push(pid);
-        }
-    }
-    found
+    crate::util::command_lines()
+        .into_iter()
+        .filter(|(_, cmdline)| {
+            let text = String::from_utf8_lossy(cmdline).replace('\0', " ");
+            text.contains(&wanted)
+                && text.contains("ControlMaster=yes")
+                && text.trim_end().ends_with(&format!(" {host}"))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// SIGTERM while parx is still connecting (to a host that accepts the TCP

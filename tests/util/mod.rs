@@ -373,23 +373,29 @@ pub fn euid() -> String {
         .to_owned()
 }
 
+/// Live (not zombie) processes with their command lines (arguments
+/// NUL-terminated, as /proc gives them).
+pub fn command_lines() -> Vec<(u32, Vec<u8>)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            is_alive(pid).then_some((pid, cmdline))
+        })
+        .collect()
+}
+
 /// Pids of live (not zombie) `sleep SECONDS` processes: tests give their
 /// sleepers a unique duration to find them.
 pub fn sleepers(seconds: &str) -> Vec<u32> {
     let wanted = format!("sleep\0{seconds}\0");
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline == wanted.as_bytes() && is_alive(pid) {
-            found.push(pid);
-        }
-    }
-    found
+    command_lines()
+        .into_iter()
+        .filter(|(_, cmdline)| cmdline == wanted.as_bytes())
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// A memory cgroup of the tests' own (cgroup v1's `memory` hierarchy, or
