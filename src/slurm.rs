@@ -85,14 +85,42 @@ pub fn within_allocation(slurm: &Slurm, slots: usize, args: &[OsString]) -> crat
         eprintln!("parx: --slurm-alloc: salloc set no SLURM_JOB_ID; not asking again");
         return crate::exit::Exit::Code(crate::exit::OWN_ERROR);
     }
-    let status = std::process::Command::new(&salloc)
+    let child = std::process::Command::new(&salloc)
         .env("PARX_IN_SALLOC", "1")
         .arg("--quiet")
         .arg(format!("-n{slots}"))
         .args(&slurm.args)
         .arg(me)
         .args(&args[1..])
-        .status();
+        .spawn();
+    // A signal sent to this parx alone (`kill PID`, a batch system's
+    // SIGTERM) is passed on to salloc, which ends the run inside the
+    // allocation with it; Ctrl-C reaches them all from the terminal anyway.
+    // parx then ends as if the signal had stopped it (130, 143 ...),
+    // whatever salloc reports.
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let status = child.and_then(|mut child| {
+        let pid = child.id();
+        let forward = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT];
+        let Ok(mut signals) = signal_hook::iterator::Signals::new(forward) else {
+            return child.wait();
+        };
+        let handle = signals.handle();
+        let got = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                got.store(signal, std::sync::atomic::Ordering::Release);
+                crate::sys::kill_process(pid, signal);
+            }
+        });
+        let status = child.wait();
+        handle.close();
+        status
+    });
+    match got.load(std::sync::atomic::Ordering::Acquire) {
+        0 => {}
+        signal => return crate::exit::Exit::Signal(signal),
+    }
     match status {
         Ok(status) => match (
             status.code(),

@@ -19,6 +19,18 @@ pub(crate) fn group_exists(pgid: u32) -> bool {
     found || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Sends `signal` to the process `pid` (errors ignored: it may be gone).
+pub(crate) fn kill_process(pid: u32, signal: i32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        if pid > 1 {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+}
+
 /// Sends `signal` to the process group `pgid`.
 pub(crate) fn kill_group(pgid: u32, signal: i32) {
     let Ok(pgid) = libc::pid_t::try_from(pgid) else {

@@ -2,7 +2,7 @@
 //! cluster (util::slurm).
 
 use crate::util::slurm::Cluster;
-use crate::util::Env;
+use crate::util::{wait_for, Env};
 
 /// parx with `launcher` (`--slurm`, `--slurm-alloc`) and the cluster's
 /// client environment.
@@ -156,4 +156,40 @@ fn timings() {
     ));
     let ours = time(format!("seq {jobs} | {parx} --slurm true"));
     println!("srun loop: {bare:.1} ms/job; xargs -P2 srun: {bare2:.1} ms/job; parx --slurm (2 slots): {ours:.1} ms/job");
+}
+
+/// SIGTERM to the parx that asked for the allocation (not to its copy
+/// running inside it) ends the whole run: the steps are cancelled, the
+/// allocation is given back, and no parx is left running.
+#[test]
+fn sigterm_to_the_outer_parx_ends_the_allocation_too() {
+    let cluster = Cluster::start_with_cpus(2);
+    let env = Env::new();
+    let marker = format!("37.{}", std::process::id());
+    let run = parx_on(&env, &cluster, "--slurm-alloc")
+        .arg_last(["-j2", &format!("sleep {marker}; : {{}}"), ":::", "a", "b"])
+        .spawn_guarded();
+    wait_for("both steps to run", || {
+        crate::util::sleepers(&marker).len() == 2
+    });
+    let sent = std::time::Instant::now();
+    crate::util::send_signal(run.id(), libc::SIGTERM);
+    let out = run.wait_with_output();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(libc::SIGTERM),
+        "{out:?}"
+    );
+    wait_for("the steps to end", || {
+        crate::util::sleepers(&marker).is_empty()
+    });
+    wait_for("an empty queue", || cluster.queue().is_empty());
+    assert!(sent.elapsed() < std::time::Duration::from_secs(15));
+    // No parx left inside the allocation.
+    let inner: Vec<u32> = crate::util::command_lines()
+        .into_iter()
+        .filter(|(_, c)| String::from_utf8_lossy(c).contains(&marker))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert!(inner.is_empty(), "left running: {inner:?}");
 }
