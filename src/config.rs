@@ -630,7 +630,8 @@ impl Config {
             .as_deref()
             .map(|m| parse_size(m).map_err(|e| UsageError(format!("--memfree: {e}"))))
             .transpose()?;
-        if let (Some(want), Some(total)) = (memfree, crate::memory::total()) {
+        // (/proc/meminfo is read only when --memfree is given.)
+        if let Some((want, total)) = memfree.and_then(|m| Some((m, crate::memory::total()?))) {
             if want > total {
                 eprintln!(
                     "parx: warning: --memfree asks for more memory than this machine has ({} MiB); no job will start",
