@@ -280,7 +280,7 @@ fn fill_line(config: &Config, fill: &Fill<'_>) -> Vec<u8> {
 
 fn tag_for(config: &Config, fill: &Fill<'_>) -> Option<Vec<u8>> {
     let mut tag = match config.tag.as_ref()? {
-        Tag::Args => fill.args.join(&b' '),
+        Tag::Args => fill.args.join(b' '),
         Tag::Template(t) => {
             let mut text = Vec::new();
             t.render_line(fill, false, &mut text);
@@ -347,7 +347,7 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
             .iter()
             .map(|(seq, command)| Job {
                 seq: *seq,
-                args: vec![command.clone()],
+                args: [command].into_iter().collect(),
                 input: None,
             })
             .collect();
@@ -426,7 +426,7 @@ fn dry_run(config: &Config, mut batcher: Jobs) -> Exit {
         let fill = Fill {
             seq: job.seq,
             slot,
-            args: &job.args,
+            args: job.args.as_args(),
         };
         let mut line = tag_for(config, &fill).unwrap_or_default();
         line.extend(fill_line(config, &fill));
@@ -653,7 +653,9 @@ fn execute(
         let _cat_file = match (config.pipe_cat, job.input.take()) {
             (true, Some(block)) => match pipe::to_temp_file(&block, &config.exec.tmpdir) {
                 Ok(file) => {
-                    job.args = vec![file.path().as_os_str().as_encoded_bytes().to_vec()];
+                    job.args = [file.path().as_os_str().as_encoded_bytes()]
+                        .into_iter()
+                        .collect();
                     Some(file)
                 }
                 Err(err) => {
@@ -675,7 +677,7 @@ fn execute(
         let fifo = match (config.pipe_fifo, &job.input) {
             (true, Some(_)) => match pipe::make_fifo(&config.exec.tmpdir) {
                 Ok(path) => {
-                    job.args = vec![path.as_os_str().as_encoded_bytes().to_vec()];
+                    job.args = [path.as_os_str().as_encoded_bytes()].into_iter().collect();
                     Some(path)
                 }
                 Err(err) => {
@@ -692,7 +694,7 @@ fn execute(
         let fill = Fill {
             seq: job.seq,
             slot: slot + 1,
-            args: &job.args,
+            args: job.args.as_args(),
         };
         // The job's host (None: this machine); another one for a later
         // attempt if this one's connection is lost.
@@ -894,9 +896,9 @@ fn execute(
                 .args
                 .iter()
                 .take(config.sources.len())
-                .cloned()
+                .map(<[u8]>::to_vec)
                 .collect(),
-            Some(SaveTo::Table(..)) => std::mem::take(&mut job.args),
+            Some(SaveTo::Table(..)) => job.args.iter().map(<[u8]>::to_vec).collect(),
             None => Vec::new(),
         };
         // The output thread only goes away when this pool is done.

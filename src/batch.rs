@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use crate::input::{InputError, Inputs};
+use crate::input::{Args, InputError, Inputs, Values};
 use crate::sys;
 use crate::template::{Fill, Template};
 
@@ -34,7 +34,7 @@ pub struct Job {
     /// Sequence number, from 1, in input order.
     pub seq: u64,
     /// Values: one per input source, times the inputs in this job.
-    pub args: Vec<Vec<u8>>,
+    pub args: Values,
     /// `--pipe`: the block the job reads on its stdin.
     pub input: Option<crate::pipe::Block>,
 }
@@ -53,23 +53,34 @@ pub fn argv_budget() -> usize {
     sys::arg_max().saturating_sub(env + parx_vars + 2048)
 }
 
-/// A tuple of values and, once worked out, its packing cost.
-type Ahead = (Vec<Vec<u8>>, Option<usize>);
+/// `--shuf`: every tuple, and the order to hand them out in.
+struct Shuffled {
+    all: Values,
+    order: Vec<usize>,
+    next: usize,
+}
 
 /// Builds jobs from inputs.
 pub struct Batcher {
     inputs: Inputs,
+    /// Values per tuple.
+    width: usize,
     packing: Packing,
     template: Template,
     slots: usize,
-    /// Tuples read ahead, with their packing cost once it is known.
-    lookahead: VecDeque<Ahead>,
+    /// Tuples read but not yet in a job (read ahead, or the one that did
+    /// not fit the last packed command), one buffer for all of them.
+    ahead: Values,
+    /// Tuples of `ahead` already taken.
+    ahead_taken: usize,
+    /// The packing cost of each tuple of `ahead` not yet taken.
+    ahead_costs: VecDeque<usize>,
     next_seq: u64,
     /// For `-X`/`-m`: bytes available, fixed bytes of an empty command, and
     /// the per-job count chosen when the whole input fit in one read-ahead.
     fill: Option<FillLimits>,
     /// `--shuf`: every tuple, read and shuffled on the first call.
-    shuffled: Option<VecDeque<Vec<Vec<u8>>>>,
+    shuffled: Option<Box<Shuffled>>,
     shuffle: bool,
 }
 
@@ -98,7 +109,7 @@ impl Batcher {
                 &Fill {
                     seq: u64::MAX,
                     slot: usize::MAX,
-                    args: &[],
+                    args: Args::NONE,
                 },
                 true,
                 &mut empty,
@@ -121,11 +132,14 @@ impl Batcher {
             }
         });
         Self {
+            width: inputs.width().max(1),
             inputs,
             packing,
             template,
             slots,
-            lookahead: VecDeque::new(),
+            ahead: Values::new(),
+            ahead_taken: 0,
+            ahead_costs: VecDeque::new(),
             next_seq: 1,
             fill,
             shuffled: None,
@@ -141,35 +155,57 @@ impl Batcher {
         self
     }
 
-    /// The next tuple from the inputs (shuffled for `--shuf`).
-    fn read_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+    /// Appends the next tuple from the inputs (shuffled for `--shuf`) to
+    /// `out`; false at the end.
+    fn read_tuple(&mut self, out: &mut Values) -> Result<bool, InputError> {
         if !self.shuffle {
-            return self.inputs.next_tuple();
+            return self.inputs.push_tuple(out);
         }
         if self.shuffled.is_none() {
-            let mut all = Vec::new();
-            while let Some(tuple) = self.inputs.next_tuple()? {
-                all.push(tuple);
-            }
-            fastrand::shuffle(&mut all);
-            self.shuffled = Some(all.into());
+            let mut all = Values::new();
+            while self.inputs.push_tuple(&mut all)? {}
+            let mut order: Vec<usize> = (0..all.len() / self.width).collect();
+            fastrand::shuffle(&mut order);
+            self.shuffled = Some(Box::new(Shuffled {
+                all,
+                order,
+                next: 0,
+            }));
         }
-        Ok(self.shuffled.as_mut().and_then(VecDeque::pop_front))
+        let width = self.width;
+        let pool = self.shuffled.as_mut().expect("set above");
+        let Some(&k) = pool.order.get(pool.next) else {
+            return Ok(false);
+        };
+        pool.next += 1;
+        out.extend_from(&pool.all, k * width, (k + 1) * width);
+        Ok(true)
     }
 
-    fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
-        Ok(self.next_tuple_and_cost()?.map(|(tuple, _)| tuple))
-    }
-
-    /// The next tuple, and its cost if it was already worked out.
-    fn next_tuple_and_cost(&mut self) -> Result<Option<Ahead>, InputError> {
-        match self.lookahead.pop_front() {
-            Some(entry) => Ok(Some(entry)),
-            None => Ok(self.read_tuple()?.map(|tuple| (tuple, None))),
+    /// Moves the first tuple read ahead into `out`.
+    fn take_ahead(&mut self, out: &mut Values) {
+        let from = self.ahead_taken * self.width;
+        out.extend_from(&self.ahead, from, from + self.width);
+        self.ahead_taken += 1;
+        self.ahead_costs.pop_front();
+        if self.ahead_costs.is_empty() {
+            // Let a large read-ahead's memory go.
+            self.ahead = Values::new();
+            self.ahead_taken = 0;
         }
     }
 
-    fn job(&mut self, args: Vec<Vec<u8>>) -> Job {
+    /// Appends the next tuple to `out`: read ahead before, or new.
+    fn next_tuple(&mut self, out: &mut Values) -> Result<bool, InputError> {
+        if self.ahead_costs.is_empty() {
+            self.read_tuple(out)
+        } else {
+            self.take_ahead(out);
+            Ok(true)
+        }
+    }
+
+    fn job(&mut self, args: Values) -> Job {
         let seq = self.next_seq;
         self.next_seq += 1;
         Job {
@@ -182,14 +218,20 @@ impl Batcher {
     /// The next job, or `None` when the input is used up.
     pub fn next_job(&mut self) -> Result<Option<Job>, InputError> {
         match self.packing {
-            Packing::One => Ok(self.next_tuple()?.map(|t| self.job(t))),
-            Packing::Fixed(0) => Ok(self.next_tuple()?.map(|_| self.job(Vec::new()))),
+            Packing::One => {
+                let mut args = Values::new();
+                Ok(self.next_tuple(&mut args)?.then(|| self.job(args)))
+            }
+            Packing::Fixed(0) => {
+                let mut args = Values::new();
+                let more = self.next_tuple(&mut args)?;
+                Ok(more.then(|| self.job(Values::new())))
+            }
             Packing::Fixed(n) => {
-                let mut args = Vec::new();
+                let mut args = Values::new();
                 for _ in 0..n {
-                    match self.next_tuple()? {
-                        Some(t) => args.extend(t),
-                        None => break,
+                    if !self.next_tuple(&mut args)? {
+                        break;
                     }
                 }
                 Ok((!args.is_empty()).then(|| self.job(args)))
@@ -198,9 +240,10 @@ impl Batcher {
         }
     }
 
-    fn cost(&self, tuple: &[Vec<u8>], limits: &FillLimits) -> usize {
-        tuple
-            .iter()
+    /// The packing cost of the values of `values` from `from` on.
+    fn cost(&self, values: &Values, from: usize, limits: &FillLimits) -> usize {
+        (from..values.len())
+            .filter_map(|i| values.get(i))
             .map(|v| self.template.arg_cost(v) + limits.per_arg_overhead)
             .sum()
     }
@@ -214,21 +257,23 @@ impl Batcher {
             .saturating_sub(limits.base)
             .saturating_mul(self.slots)
             .min(64 << 20);
+        let mut ahead = std::mem::take(&mut self.ahead);
         let mut total = 0;
-        while total <= room {
-            match self.read_tuple()? {
-                Some(t) => {
-                    let cost = self.cost(&t, limits);
-                    total += cost;
-                    self.lookahead.push_back((t, Some(cost)));
-                }
-                None => {
-                    let n = self.lookahead.len();
-                    return Ok((n > 0).then(|| n.div_ceil(self.slots).max(1)));
-                }
+        let spread = loop {
+            if total > room {
+                break None;
             }
-        }
-        Ok(None)
+            let mark = ahead.len();
+            if !self.read_tuple(&mut ahead)? {
+                let n = self.ahead_costs.len();
+                break (n > 0).then(|| n.div_ceil(self.slots).max(1));
+            }
+            let cost = self.cost(&ahead, mark, limits);
+            total += cost;
+            self.ahead_costs.push_back(cost);
+        };
+        self.ahead = ahead;
+        Ok(spread)
     }
 
     fn next_filled_job(&mut self, max_args: Option<usize>) -> Result<Option<Job>, InputError> {
@@ -242,21 +287,33 @@ impl Batcher {
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(usize::MAX),
         };
-        let mut args = Vec::new();
+        let mut args = Values::new();
         let mut count = 0;
         let mut size = limits.base;
         while count < most {
-            let Some((tuple, known)) = self.next_tuple_and_cost()? else {
-                break;
-            };
-            let cost = known.unwrap_or_else(|| self.cost(&tuple, &limits));
-            if count > 0 && size + cost > limits.limit {
-                self.lookahead.push_front((tuple, Some(cost)));
-                break;
+            if let Some(&cost) = self.ahead_costs.front() {
+                if count > 0 && size + cost > limits.limit {
+                    break;
+                }
+                self.take_ahead(&mut args);
+                size += cost;
+            } else {
+                // Read straight into the job; a tuple that does not fit
+                // waits for the next one.
+                let mark = args.len();
+                if !self.read_tuple(&mut args)? {
+                    break;
+                }
+                let cost = self.cost(&args, mark, &limits);
+                if count > 0 && size + cost > limits.limit {
+                    self.ahead.extend_from(&args, mark, args.len());
+                    self.ahead_costs.push_back(cost);
+                    args.truncate(mark);
+                    break;
+                }
+                size += cost;
             }
-            size += cost;
             count += 1;
-            args.extend(tuple);
         }
         Ok((count > 0).then(|| self.job(args)))
     }
@@ -313,7 +370,7 @@ mod tests {
             b.next_job().unwrap().unwrap(),
             Job {
                 seq: 1,
-                args: vec![b"a".to_vec(), b"b".to_vec()],
+                args: ["a", "b"].into_iter().collect(),
                 input: None,
             }
         );
@@ -321,7 +378,7 @@ mod tests {
             b.next_job().unwrap().unwrap(),
             Job {
                 seq: 2,
-                args: vec![b"c".to_vec()],
+                args: ["c"].into_iter().collect(),
                 input: None,
             }
         );
@@ -339,7 +396,7 @@ mod tests {
             let mut seen = Vec::new();
             while let Some(job) = b.next_job().unwrap() {
                 seqs.push(job.seq);
-                seen.extend(job.args);
+                seen.extend(job.args.iter().map(<[u8]>::to_vec));
             }
             assert_eq!(seqs, (1..=25).collect::<Vec<_>>());
             let mut sorted = seen.clone();

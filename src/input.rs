@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 /// Where one input source reads from.
@@ -60,6 +60,171 @@ impl std::fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+/// Values back to back in one buffer, and where each ends: the values of
+/// one job, or inputs read ahead. A packed (`-X`) job holds hundreds of
+/// thousands of short values; a buffer of their own each would cost more
+/// memory than their bytes, and most of the time spent in malloc and free.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Values {
+    /// No values.
+    pub const fn new() -> Self {
+        Self {
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Appends one value.
+    pub fn push(&mut self, value: &[u8]) {
+        self.bytes.extend_from_slice(value);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True with no values.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Value `i`.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        self.as_args().get(i)
+    }
+
+    /// The values in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + Clone + '_ {
+        self.as_args().iter()
+    }
+
+    /// Borrowed, as a template fills them in.
+    pub fn as_args(&self) -> Args<'_> {
+        Args::Packed {
+            bytes: &self.bytes,
+            ends: &self.ends,
+        }
+    }
+
+    /// Keeps the first `n` values.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            self.ends.truncate(n);
+            self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+
+    /// Removes every value, keeping the buffers for reuse.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// Appends the values `from..to` of `other`.
+    pub fn extend_from(&mut self, other: &Values, from: usize, to: usize) {
+        if from >= to {
+            return;
+        }
+        let start = if from == 0 { 0 } else { other.ends[from - 1] };
+        let shift = self.bytes.len();
+        self.bytes
+            .extend_from_slice(&other.bytes[start..other.ends[to - 1]]);
+        self.ends
+            .extend(other.ends[from..to].iter().map(|&end| end - start + shift));
+    }
+
+    /// Appends the next record of `reader` as a value; false at the end.
+    fn push_record<R: Read>(&mut self, reader: &mut RecordReader<R>) -> io::Result<bool> {
+        if !reader.append_record(&mut self.bytes)? {
+            return Ok(false);
+        }
+        self.ends.push(self.bytes.len());
+        Ok(true)
+    }
+}
+
+impl<A: AsRef<[u8]>> FromIterator<A> for Values {
+    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
+        let mut values = Values::new();
+        for value in iter {
+            values.push(value.as_ref());
+        }
+        values
+    }
+}
+
+/// A job's values as a template reads them: borrowed from a [`Values`], or
+/// a single value (`-X` repeats a word once per value).
+#[derive(Debug, Clone, Copy)]
+pub enum Args<'a> {
+    /// Values back to back, each ending where `ends` says.
+    Packed {
+        /// The values' bytes.
+        bytes: &'a [u8],
+        /// Where each value ends in `bytes`.
+        ends: &'a [usize],
+    },
+    /// One value.
+    One(&'a [u8]),
+}
+
+impl<'a> Args<'a> {
+    /// No values at all.
+    pub const NONE: Args<'static> = Args::Packed {
+        bytes: &[],
+        ends: &[],
+    };
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Args::Packed { ends, .. } => ends.len(),
+            Args::One(_) => 1,
+        }
+    }
+
+    /// True with no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i`.
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        match *self {
+            Args::Packed { bytes, ends } => {
+                let end = *ends.get(i)?;
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                Some(&bytes[start..end])
+            }
+            Args::One(value) => (i == 0).then_some(value),
+        }
+    }
+
+    /// The values in order.
+    pub fn iter(self) -> impl Iterator<Item = &'a [u8]> + Clone {
+        (0..self.len()).filter_map(move |i| self.get(i))
+    }
+
+    /// The values joined with `separator` between them.
+    pub fn join(self, separator: u8) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, value) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(separator);
+            }
+            out.extend_from_slice(value);
+        }
+        out
+    }
+}
+
 /// Splits a byte stream into records at a delimiter byte.
 ///
 /// The delimiter ends a record and is removed; a last record without a
@@ -81,19 +246,26 @@ impl<R: Read> RecordReader<R> {
     /// The next record, without its delimiter, or `None` at the end of input.
     pub fn next_record(&mut self) -> io::Result<Option<Vec<u8>>> {
         let mut record = Vec::new();
+        Ok(self.append_record(&mut record)?.then_some(record))
+    }
+
+    /// Appends the next record, without its delimiter, to `out` (no
+    /// allocation of its own); false at the end of input.
+    pub fn append_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let start = out.len();
         let n = loop {
-            match self.inner.read_until(self.delimiter, &mut record) {
+            match self.inner.read_until(self.delimiter, out) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other?,
             }
         };
         if n == 0 {
-            return Ok(None);
+            return Ok(false);
         }
-        if record.last() == Some(&self.delimiter) {
-            record.pop();
+        if out.len() > start && out.last() == Some(&self.delimiter) {
+            out.pop();
         }
-        Ok(Some(record))
+        Ok(true)
     }
 }
 
@@ -129,6 +301,17 @@ impl Stream {
             }),
         }
     }
+
+    /// Appends the next value to `out`; false at the end.
+    fn push_value(&mut self, what: &str, out: &mut Values) -> Result<bool, InputError> {
+        match self {
+            Stream::Args(values) => Ok(values.next().map(|v| out.push(v.as_bytes())).is_some()),
+            Stream::Records(reader) => out.push_record(reader).map_err(|source| InputError {
+                what: what.to_string(),
+                source,
+            }),
+        }
+    }
 }
 
 fn describe(kind: &SourceKind) -> String {
@@ -152,7 +335,35 @@ struct Group {
 }
 
 impl Group {
-    fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+    /// Appends the next tuple to `out`; false (and `out` as it was) when
+    /// the group has ended.
+    fn push_tuple(&mut self, out: &mut Values) -> Result<bool, InputError> {
+        if self.wrap {
+            let Some(tuple) = self.next_wrapped()? else {
+                return Ok(false);
+            };
+            for value in &tuple {
+                out.push(value);
+            }
+            return Ok(true);
+        }
+        // Without wrapping the values go straight into `out`, with no
+        // buffer of their own.
+        let mark = out.len();
+        for i in 0..self.streams.len() {
+            let (stream, what) = &mut self.streams[i];
+            if self.ended[i] || !stream.push_value(what, out)? {
+                self.ended[i] = true;
+                out.truncate(mark);
+                return Ok(false);
+            }
+        }
+        self.position += 1;
+        Ok(true)
+    }
+
+    /// `--link`: the next tuple, shorter sources wrapping around.
+    fn next_wrapped(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
         let mut tuple = Vec::with_capacity(self.streams.len());
         for i in 0..self.streams.len() {
             let value = if self.ended[i] {
@@ -201,10 +412,11 @@ impl Group {
 pub struct Inputs {
     first: Group,
     /// Later groups, fully read (the product walks them repeatedly).
-    rest: Vec<Vec<Vec<Vec<u8>>>>,
-    current_first: Option<Vec<Vec<u8>>>,
+    rest: Vec<Vec<Values>>,
+    current_first: Option<Values>,
     indices: Vec<usize>,
     done: bool,
+    width: usize,
 }
 
 impl Inputs {
@@ -238,8 +450,12 @@ impl Inputs {
         let mut rest = Vec::new();
         for mut group in opened {
             let mut tuples = Vec::new();
-            while let Some(t) = group.next_tuple()? {
-                tuples.push(t);
+            loop {
+                let mut tuple = Values::new();
+                if !group.push_tuple(&mut tuple)? {
+                    break;
+                }
+                tuples.push(tuple);
             }
             rest.push(tuples);
         }
@@ -250,32 +466,47 @@ impl Inputs {
             rest,
             current_first: None,
             done,
+            width: specs.len(),
         })
+    }
+
+    /// Values per tuple: one per input source.
+    pub fn width(&self) -> usize {
+        self.width
     }
 
     /// The next combined tuple: one value per input source.
     pub fn next_tuple(&mut self) -> Result<Option<Vec<Vec<u8>>>, InputError> {
+        let mut tuple = Values::new();
+        Ok(self
+            .push_tuple(&mut tuple)?
+            .then(|| tuple.iter().map(<[u8]>::to_vec).collect()))
+    }
+
+    /// Appends the next combined tuple (one value per input source) to
+    /// `out`; false when there are no more.
+    pub fn push_tuple(&mut self, out: &mut Values) -> Result<bool, InputError> {
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
         if self.rest.is_empty() {
             // One group: its tuples as they are, without the odometer.
-            let tuple = self.first.next_tuple()?;
-            self.done = tuple.is_none();
-            return Ok(tuple);
+            let more = self.first.push_tuple(out)?;
+            self.done = !more;
+            return Ok(more);
         }
         if self.current_first.is_none() {
-            match self.first.next_tuple()? {
-                Some(t) => self.current_first = Some(t),
-                None => {
-                    self.done = true;
-                    return Ok(None);
-                }
+            let mut first = Values::new();
+            if !self.first.push_tuple(&mut first)? {
+                self.done = true;
+                return Ok(false);
             }
+            self.current_first = Some(first);
         }
-        let mut tuple = self.current_first.clone().expect("set above");
+        let first = self.current_first.as_ref().expect("set above");
+        out.extend_from(first, 0, first.len());
         for (group, &i) in self.rest.iter().zip(&self.indices) {
-            tuple.extend(group[i].iter().cloned());
+            out.extend_from(&group[i], 0, group[i].len());
         }
         // Advance the odometer: the last group varies fastest.
         let mut carry = true;
@@ -293,7 +524,7 @@ impl Inputs {
         if carry {
             self.current_first = None;
         }
-        Ok(Some(tuple))
+        Ok(true)
     }
 }
 

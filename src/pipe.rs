@@ -198,7 +198,7 @@ impl Chunker {
                 let header = Arc::clone(self.header.as_ref().expect("read above"));
                 return Ok(Some(Job {
                     seq,
-                    args: Vec::new(),
+                    args: crate::input::Values::new(),
                     input: Some(Block {
                         header,
                         body: Body::Bytes(body),
@@ -370,7 +370,7 @@ impl RoundRobin {
                 self.started += 1;
                 let job = Job {
                     seq: self.started,
-                    args: Vec::new(),
+                    args: crate::input::Values::new(),
                     input: Some(Block {
                         header: Arc::clone(&block.header),
                         body: Body::Stream(Arc::clone(&stream)),
@@ -536,7 +536,7 @@ impl Parts {
         self.next_seq += 1;
         Ok(Some(Job {
             seq,
-            args: Vec::new(),
+            args: crate::input::Values::new(),
             input: Some(block),
         }))
     }

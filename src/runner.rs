@@ -117,9 +117,8 @@ where
         let words = [template.as_ref().to_os_string()];
         let template = Template::parse(&words, &TemplateOptions::default())?;
         let prepare = move |item: &T, fill: Fill<'_>| {
-            let args = [item.as_ref().as_bytes().to_vec()];
             let fill = Fill {
-                args: &args,
+                args: crate::input::Args::One(item.as_ref().as_bytes()),
                 ..fill
             };
             Prepared::Line(match template.direct() {
@@ -312,7 +311,7 @@ impl<T> Shared<T> {
         let fill = Fill {
             seq,
             slot: slot + 1,
-            args: &[],
+            args: crate::input::Args::NONE,
         };
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());

@@ -520,7 +520,7 @@ mod tests {
                     assert!(queue.push(
                         Job {
                             seq,
-                            args: Vec::new(),
+                            args: crate::input::Values::new(),
                             input: None,
                         },
                         &control
@@ -593,7 +593,7 @@ mod tests {
         assert!(!queue.push(
             Job {
                 seq: 1,
-                args: Vec::new(),
+                args: crate::input::Values::new(),
                 input: None,
             },
             &control

@@ -12,6 +12,8 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
+use crate::input::Args;
+
 /// A path operation applied to a value (`{}` `{.}` `{/}` `{//}` `{/.}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathOp {
@@ -202,7 +204,7 @@ pub struct Fill<'a> {
     /// Slot number, from 1.
     pub slot: usize,
     /// The job's values: one per input source, times the inputs per job.
-    pub args: &'a [Vec<u8>],
+    pub args: Args<'a>,
 }
 
 /// A parsed command template.
@@ -471,7 +473,7 @@ impl Template {
                             out.push(b' ');
                         }
                         let one = Fill {
-                            args: std::slice::from_ref(arg),
+                            args: Args::One(arg),
                             ..*fill
                         };
                         for token in &self.tokens[i..end] {
@@ -486,7 +488,7 @@ impl Template {
             i += 1;
         }
         if !self.has_replacement {
-            for arg in fill.args {
+            for arg in fill.args.iter() {
                 out.push(b' ');
                 put_value(arg, Quoting::Unquoted, quoted, out);
             }
@@ -515,7 +517,7 @@ impl Template {
     /// `-X` or `-m`: an upper bound, used to fill command lines. Runs once per
     /// input, so the common shapes (`{}` alone, or no replacement string)
     /// are counted without building anything.
-    pub fn arg_cost(&self, arg: &Vec<u8>) -> usize {
+    pub fn arg_cost(&self, arg: &[u8]) -> usize {
         // One byte for the separating space, one for argv's NUL.
         let mut cost = 2;
         if !self.has_replacement {
@@ -524,7 +526,7 @@ impl Template {
         let fill = Fill {
             seq: u64::MAX,
             slot: usize::MAX,
-            args: std::slice::from_ref(arg),
+            args: Args::One(arg),
         };
         let mut piece = Vec::new();
         let mut i = 0;
@@ -908,7 +910,10 @@ impl DirectPlan {
 
     /// Fills the plan into argv words.
     pub fn render(&self, fill: &Fill<'_>) -> crate::exec::Argv {
-        let mut argv: Vec<Vec<u8>> = Vec::with_capacity(self.words.len() + fill.args.len());
+        let mut argv = crate::exec::Argv::default();
+        // One word at a time, reused: the values go straight into argv's
+        // single buffer, with no allocation per value.
+        let mut current = Vec::new();
         for word in &self.words {
             let repeat = self.context_replace
                 && word
@@ -916,28 +921,30 @@ impl DirectPlan {
                     .iter()
                     .any(|p| matches!(p, Piece::Token(t) if t.holds_all_args()));
             if repeat {
-                for arg in fill.args {
+                for arg in fill.args.iter() {
                     let one = Fill {
-                        args: std::slice::from_ref(arg),
+                        args: Args::One(arg),
                         ..*fill
                     };
-                    render_word(word, &one, &mut argv);
+                    render_word(word, &one, &mut current, &mut argv);
                 }
             } else {
-                render_word(word, fill, &mut argv);
+                render_word(word, fill, &mut current, &mut argv);
             }
         }
         if !self.has_replacement {
-            argv.extend(fill.args.iter().cloned());
+            for arg in fill.args.iter() {
+                argv.push(arg);
+            }
         }
-        argv.into_iter().collect()
+        argv
     }
 }
 
 /// Renders one word; several values in one `{}` split it, like the shell
-/// splits `pre'a' 'b'post`.
-fn render_word(word: &Word, fill: &Fill<'_>, argv: &mut Vec<Vec<u8>>) {
-    let mut current = Vec::new();
+/// splits `pre'a' 'b'post`. `current` is scratch space.
+fn render_word(word: &Word, fill: &Fill<'_>, current: &mut Vec<u8>, argv: &mut crate::exec::Argv) {
+    current.clear();
     let mut present = word.present;
     for piece in &word.pieces {
         match piece {
@@ -951,7 +958,8 @@ fn render_word(word: &Word, fill: &Fill<'_>, argv: &mut Vec<Vec<u8>>) {
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
                         if *quoting == Quoting::Unquoted {
-                            argv.push(std::mem::take(&mut current));
+                            argv.push(current);
+                            current.clear();
                         } else {
                             // Inside quotes the values stay one word.
                             current.push(b' ');
@@ -993,13 +1001,13 @@ mod tests {
     }
 
     fn line(t: &Template, args: &[&str]) -> String {
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let args: crate::input::Values = args.iter().collect();
         let mut out = Vec::new();
         t.render_line(
             &Fill {
                 seq: 7,
                 slot: 2,
-                args: &args,
+                args: args.as_args(),
             },
             true,
             &mut out,
@@ -1008,13 +1016,13 @@ mod tests {
     }
 
     fn argv(t: &Template, args: &[&str]) -> Vec<String> {
-        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let args: crate::input::Values = args.iter().collect();
         t.direct()
             .expect("direct plan")
             .render(&Fill {
                 seq: 7,
                 slot: 2,
-                args: &args,
+                args: args.as_args(),
             })
             .iter()
             .map(|w| String::from_utf8(w.to_vec()).unwrap())
@@ -1058,7 +1066,7 @@ mod tests {
             let t = parse(&["printf", "'%s\\0'", "{}", "a{}b", "\"<{}>\""]);
             let mut script = Vec::new();
             for v in &values {
-                t.render_line(&Fill { seq: 1, slot: 1, args: std::slice::from_ref(v) }, true, &mut script);
+                t.render_line(&Fill { seq: 1, slot: 1, args: Args::One(v) }, true, &mut script);
                 script.push(b'\n');
             }
             let mut expected = Vec::new();
