@@ -23,61 +23,9 @@ use crate::signal::{Control, StopCause, TermStep, TermWalk};
 use crate::sys;
 
 /// An argument vector in one buffer: the arguments' bytes back to back
-/// and where each ends. A packed command holds hundreds of thousands of
-/// arguments; one allocation each would cost several times their bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Argv {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Argv {
-    /// Appends one argument.
-    pub fn push(&mut self, arg: &[u8]) {
-        self.bytes.extend_from_slice(arg);
-        self.ends.push(self.bytes.len());
-    }
-
-    /// The number of arguments.
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// True with no arguments.
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// Argument `i`.
-    pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.bytes[start..end])
-    }
-
-    /// Keeps the first `n` arguments.
-    pub fn truncate(&mut self, n: usize) {
-        if n < self.ends.len() {
-            self.ends.truncate(n);
-            self.bytes.truncate(self.ends.last().copied().unwrap_or(0));
-        }
-    }
-
-    /// The arguments in order.
-    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        (0..self.len()).filter_map(move |i| self.get(i))
-    }
-}
-
-impl<A: AsRef<[u8]>> FromIterator<A> for Argv {
-    fn from_iter<I: IntoIterator<Item = A>>(iter: I) -> Self {
-        let mut argv = Argv::default();
-        for arg in iter {
-            argv.push(arg.as_ref());
-        }
-        argv
-    }
-}
+/// and where each ends (a packed command holds hundreds of thousands of
+/// arguments). The same store as a job's values.
+pub use crate::input::Values as Argv;
 
 /// What to execute for one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
