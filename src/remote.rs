@@ -285,19 +285,23 @@ impl Remote {
         if host.is_down() {
             return false;
         }
-        let alive = self
-            .ssh_to(control)
-            .args(["-O", "check", &host.name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        !alive
+        !self.ask_master(host, control, "check")
             && host
                 .down
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+    }
+
+    /// `ssh -O OP`: asks `host`'s master connection to `check` that it is
+    /// alive or to `exit`; true when it answered yes.
+    fn ask_master(&self, host: &Host, control: &std::path::Path, op: &str) -> bool {
+        self.ssh_to(control)
+            .args(["-O", op, &host.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     fn ssh_to(&self, control: &std::path::Path) -> Command {
@@ -617,13 +621,7 @@ impl Drop for Remote {
     fn drop(&mut self) {
         for host in &self.hosts {
             if let Some(control) = &host.control {
-                let _ = self
-                    .ssh_to(control)
-                    .args(["-O", "exit", &host.name])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                self.ask_master(host, control, "exit");
             }
         }
     }
