@@ -391,7 +391,12 @@ fn resize(control: &Control, grow: bool) {
     let name = if grow { "SIGUSR1" } else { "SIGUSR2" };
     // One more slot must fit the process and open-file limits (raised
     // as far as the hard limit allows).
-    let max = sys::max_slots().min(sys::fit_slots_to_open_files(control.slot_limit() + 1));
+    // (Only growing needs it: fitting may raise the open-file limit.)
+    let max = if grow {
+        sys::max_slots().min(sys::fit_slots_to_open_files(control.slot_limit() + 1))
+    } else {
+        usize::MAX
+    };
     let announce = control.announce_resize.load(Ordering::Acquire);
     match control.resize(grow, max) {
         Some(slots) => {
