@@ -109,12 +109,8 @@ fn jobs_killed_by_each_signal_are_counted_and_logged() {
     args.extend([":::", "a", "b"]);
     let out = env.parx(&args).expect_code(18);
     assert_eq!(out.stdout, b"");
-    let log = std::fs::read_to_string(env.path("log")).unwrap();
-    let mut rows: Vec<Vec<&str>> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').collect())
-        .collect();
+    let mut rows = env.job_log("log");
+    let log = format!("{rows:?}");
     rows.sort_by_key(|r| r[0].parse::<u32>().unwrap());
     assert_eq!(rows.len(), 18, "{log}");
     let each_twice = SIGNALS.iter().flat_map(|s| [(s, "a"), (s, "b")]);
@@ -122,7 +118,7 @@ fn jobs_killed_by_each_signal_are_counted_and_logged() {
         assert_eq!(row[8], format!("{child} signal {number} {second}"), "{log}");
         // Exitval 0 and the signal, as GNU parallel logs a signal death.
         assert_eq!(
-            (row[6], row[7]),
+            (row[6].as_str(), row[7].as_str()),
             ("0", number.to_string().as_str()),
             "{name}: {log}"
         );
@@ -139,14 +135,13 @@ fn jobs_killed_by_each_signal_are_counted_and_logged() {
         ])
         .expect_code(2);
     assert_eq!(out.stdout, b"");
-    let log = std::fs::read_to_string(env.path("shell-log")).unwrap();
-    let mut signals: Vec<&str> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').nth(7).unwrap())
+    let mut signals: Vec<String> = env
+        .job_log("shell-log")
+        .into_iter()
+        .map(|r| r[7].clone())
         .collect();
     signals.sort_unstable();
-    assert_eq!(signals, ["10", "15"], "{log}");
+    assert_eq!(signals, ["10", "15"]);
     // xargs mode stops at the first command killed by a signal, as GNU
     // xargs, with its words and its 125.
     for (_, number) in SIGNALS {
@@ -193,14 +188,13 @@ fn jobs_that_close_their_stdout_early_still_end_as_they_end() {
             ["err0", "err0", "err3", "err4"],
             "{mode}"
         );
-        let log = std::fs::read_to_string(env.path("log")).unwrap();
-        let mut exits: Vec<&str> = log
-            .lines()
-            .skip(1)
-            .map(|l| l.split('\t').nth(6).unwrap())
+        let mut exits: Vec<String> = env
+            .job_log("log")
+            .into_iter()
+            .map(|r| r[6].clone())
             .collect();
         exits.sort_unstable();
-        assert_eq!(exits, ["0", "0", "3", "4"], "{mode}: {log}");
+        assert_eq!(exits, ["0", "0", "3", "4"], "{mode}");
     }
 }
 

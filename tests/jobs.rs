@@ -5,19 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::{sleepers, Env};
 
-/// The job log's rows (header left out), split into columns.
-fn log_rows(env: &Env, name: &str) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(env.path(name)).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand")
-    );
-    lines
-        .map(|l| l.splitn(9, '\t').map(str::to_owned).collect())
-        .collect()
-}
-
 fn lines_of(env: &Env, name: &str) -> Vec<String> {
     let mut lines: Vec<String> = std::fs::read_to_string(env.path(name))
         .unwrap_or_default()
@@ -48,7 +35,7 @@ fn timeout_kills_the_whole_job_and_counts_it_failed() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("parx: job 1 timed out after"), "{err}");
-    let rows = log_rows(&env, "log");
+    let rows = env.job_log("log");
     assert_eq!((rows[0][6].as_str(), rows[0][7].as_str()), ("-1", "15"));
 }
 
@@ -216,7 +203,8 @@ fn delay_spaces_out_job_starts() {
         "-j4", "--delay", "0.2", "--joblog", "log", "true", ":::", "a", "b", "c",
     ])
     .expect_code(0);
-    let mut starts: Vec<f64> = log_rows(&env, "log")
+    let mut starts: Vec<f64> = env
+        .job_log("log")
         .iter()
         .map(|r| r[2].parse().unwrap())
         .collect();
@@ -240,7 +228,7 @@ fn joblog_records_every_job_in_gnu_parallels_format() {
         "12",
     ])
     .expect_code(1);
-    let mut rows = log_rows(&env, "log");
+    let mut rows = env.job_log("log");
     rows.sort();
     assert_eq!(rows.len(), 2);
     for (row, (seq, receive, exitval, command)) in rows.iter().zip([
@@ -274,10 +262,10 @@ fn joblog_records_every_job_in_gnu_parallels_format() {
     // A new run starts the log anew; +FILE appends.
     env.parx(["--joblog", "log", "true", ":::", "x"])
         .expect_code(0);
-    assert_eq!(log_rows(&env, "log").len(), 1);
+    assert_eq!(env.job_log("log").len(), 1);
     env.parx(["--joblog", "+log", "true", ":::", "x"])
         .expect_code(0);
-    assert_eq!(log_rows(&env, "log").len(), 2);
+    assert_eq!(env.job_log("log").len(), 2);
 }
 
 #[test]
@@ -307,7 +295,7 @@ fn resume_runs_only_the_jobs_not_in_the_log() {
     // --resume-failed: job 3 again (it still fails), nothing else.
     assert_eq!(run(&["--resume-failed"], 1), ["3"]);
     // The log kept every run's lines.
-    assert_eq!(log_rows(&env, "log").len(), 6);
+    assert_eq!(env.job_log("log").len(), 6);
 }
 
 #[test]
@@ -623,7 +611,7 @@ fn retry_failed_reruns_the_logged_failures_with_their_commands() {
         ])
         .expect_code(0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "2\tb\n4\td\n");
-    let rows = log_rows(&env, "log");
+    let rows = env.job_log("log");
     let seqs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(seqs, ["1", "2", "3", "4", "2", "4", "2", "4"]);
     assert_eq!(rows[7][8], "echo d; [ d = a ] || [ d = c ] || [ -e fixed ]");
@@ -632,7 +620,7 @@ fn retry_failed_reruns_the_logged_failures_with_their_commands() {
         .parx(["--joblog", "log", "--retry-failed", "echo", "x"])
         .expect_code(0);
     assert!(out.stdout.is_empty());
-    assert_eq!(log_rows(&env, "log").len(), 8);
+    assert_eq!(env.job_log("log").len(), 8);
 }
 
 #[test]
@@ -660,7 +648,7 @@ fn retry_failed_needs_a_job_log_and_a_missing_one_is_a_first_run() {
         ])
         .expect_code(0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a\nb\n");
-    assert_eq!(log_rows(&env, "log").len(), 2);
+    assert_eq!(env.job_log("log").len(), 2);
     // A log with no job in it: nothing to run (GNU parallel runs the
     // inputs as commands there).
     env.write("empty", job_log(&[]));
@@ -927,7 +915,7 @@ fn memfree_terminates_the_youngest_job_when_memory_runs_short() {
         "{stderr}"
     );
     assert!(!stderr.contains("terminating job 1"), "{stderr}");
-    let mut rows = log_rows(&env, "log");
+    let mut rows = env.job_log("log");
     rows.sort();
     assert_eq!(rows.len(), 2);
     assert_eq!(

@@ -36,16 +36,13 @@ fn run_this_make(
     );
     env.write("Makefile", makefile);
     let log = env.path("log");
-    let out = Command::new(make)
+    // (Env::command keeps the test runner's own jobserver, cargo's, out.)
+    let out = env
+        .command(make)
         .args(make_args)
         .arg(format!("-j{jobs}"))
         .arg(format!("PARX={}", parx_bin().display()))
         .arg(format!("LOG={}", log.display()))
-        .current_dir(env.dir.path())
-        // The test runner's own jobserver (cargo's) must not leak in.
-        .env_remove("CARGO_MAKEFLAGS")
-        .env_remove("MAKEFLAGS")
-        .env_remove("MFLAGS")
         .stdin(Stdio::null())
         .output()
         .expect("make runs (the test suite installs it)");
@@ -127,13 +124,10 @@ fn every_path_gives_the_tokens_back() {
          kill -TERM $$p; wait $$p; true\n",
     );
     let started = std::time::Instant::now();
-    let out = Command::new("make")
+    let out = env
+        .command("make")
         .arg("-j3")
         .arg(format!("PARX={}", parx_bin().display()))
-        .current_dir(env.dir.path())
-        .env_remove("CARGO_MAKEFLAGS")
-        .env_remove("MAKEFLAGS")
-        .env_remove("MFLAGS")
         .stdin(Stdio::null())
         .output()
         .expect("make runs (the test suite installs it)");

@@ -72,6 +72,21 @@ impl Env {
         p
     }
 
+    /// The rows of the job log `name` (its header checked and left out),
+    /// split into their nine columns.
+    #[track_caller]
+    pub fn job_log(&self, name: &str) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(self.path(name)).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand")
+        );
+        lines
+            .map(|l| l.splitn(9, '\t').map(str::to_owned).collect())
+            .collect()
+    }
+
     /// A parx command running in this directory, with no PARX_* settings
     /// leaking in from the outer environment.
     pub fn parx<I, S>(&self, args: I) -> Run
