@@ -881,10 +881,9 @@ fn execute(
         } else {
             Vec::new()
         };
-        // A job that was running when --halt now struck was killed by it:
-        // logged, but neither counted nor printed (as GNU parallel does).
-        let killed_by_halt = control.cause() == Some(StopCause::Halt { now: true });
-        let halt_status = if killed_by_halt {
+        // A job killed by a stop (a signal, --halt now) does not count
+        // towards --halt (the output thread drops it).
+        let halt_status = if outcome.stopped {
             None
         } else {
             halt.check(&outcome, &command, &control, &terminal)
@@ -906,7 +905,6 @@ fn execute(
             seq: job.seq,
             outcome,
             command,
-            killed_by_halt,
             halt_status,
             values,
             host: ran_on.or(host).map(|(_, h)| h.name.clone()),
@@ -943,7 +941,11 @@ fn execute(
     }
     tally.input_error = input_error.load(Ordering::Acquire);
     if let Some(bar) = terminal.progress() {
-        bar.finish();
+        // finish() would fill the bar; after a stop it shows what was done.
+        match control.cause() {
+            None => bar.finish(),
+            Some(_) => bar.abandon(),
+        }
     }
     signal::uninstall();
     exit::exit_for(tally, control.cause())

@@ -352,8 +352,8 @@ pub struct Cli {
 
     /// Stop after failures or successes: now|soon,fail|success|done=N or N%.
     ///
-    /// `now` terminates the running jobs, `soon` lets them finish; nothing
-    /// new starts either way. N% is a percentage of all the jobs: every
+    /// `now` terminates the running jobs (not logged, so --resume runs them
+    /// again), `soon` lets them finish; nothing new starts either way. N% is a percentage of all the jobs: every
     /// input is read before the first job starts (unless --total-jobs), and
     /// the exit status is the percentage of jobs that failed. 1 =
     /// soon,fail=1, 2 = now,fail=1, -1 = soon,success=1, -2 =

@@ -134,6 +134,11 @@ pub struct Outcome {
     /// `--pipe`: bytes of its block it never took (it ended or closed its
     /// stdin first).
     pub input_unread: u64,
+    /// It did not succeed and parx was stopping its jobs meanwhile (a signal
+    /// to parx, `--halt now`): it was most likely killed by the stop, so it
+    /// is neither logged nor printed, and `--resume` runs it again (as GNU
+    /// parallel).
+    pub stopped: bool,
 }
 
 impl Outcome {
@@ -147,6 +152,7 @@ impl Outcome {
             runtime: Duration::ZERO,
             stdout_bytes: 0,
             input_unread: 0,
+            stopped: false,
         }
     }
 
@@ -367,6 +373,7 @@ pub fn run_command(
                 runtime: clock.elapsed(),
                 stdout_bytes: 0,
                 input_unread: 0,
+                stopped: false,
             };
         }
     };
@@ -413,7 +420,7 @@ pub fn run_command(
     // Wait without reaping, forget the group, then reap: a signal sent by
     // the termination sequence can never reach a recycled process group.
     let waited = sys::wait_exit_keep_zombie(pid);
-    control.unregister(job.slot);
+    let during_stop = control.unregister(job.slot);
     let status = match (waited, child.wait()) {
         (_, Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Status::Exited(code),
@@ -433,6 +440,7 @@ pub fn run_command(
         runtime: clock.elapsed(),
         stdout_bytes,
         input_unread,
+        stopped: during_stop && status != Status::Exited(0),
     }
 }
 

@@ -503,8 +503,6 @@ pub struct Finished {
     pub outcome: Outcome,
     /// The shell command line, when the job log or `--halt` needs it.
     pub command: Vec<u8>,
-    /// `--halt now` terminated this job.
-    pub killed_by_halt: bool,
     /// This job made `--halt ...,fail=1` stop parx: its status.
     pub halt_status: Option<i32>,
     /// Its values, one per input source, when `--results` needs them.
@@ -565,7 +563,6 @@ pub fn collect(
         seq,
         outcome,
         command,
-        killed_by_halt,
         halt_status,
         values,
         host,
@@ -581,13 +578,9 @@ pub fn collect(
             command: &command,
             host: host.as_deref().unwrap_or(":"),
         };
-        if let Some(log) = log.as_mut() {
-            if let Err(err) = log.record(&entry) {
-                terminal.message(&format!("parx: {err}\n"));
-                control.stop(StopCause::OwnError);
-            }
-        }
-        if killed_by_halt {
+        // A job killed because parx was stopping is neither logged nor
+        // printed nor counted, as GNU parallel: `--resume` runs it again.
+        if outcome.stopped {
             continue;
         }
         let failed = outcome.is_failure();
@@ -639,6 +632,14 @@ pub fn collect(
                     }
                 }
             },
+        }
+        // After the output, so `--joblog -` follows each job's output on
+        // stdout as GNU parallel's does.
+        if let Some(log) = log.as_mut() {
+            if let Err(err) = log.record(&entry) {
+                terminal.message(&format!("parx: {err}\n"));
+                control.stop(StopCause::OwnError);
+            }
         }
     }
     // Jobs that never ran (parx stopped) leave gaps; flush what was collected.

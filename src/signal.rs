@@ -110,6 +110,9 @@ struct Running {
 struct Registry {
     slots: Vec<Option<Running>>,
     starts: u64,
+    /// A stop has started terminating the running jobs: every job still
+    /// registered from then on was (or is about to be) signalled by it.
+    terminating: bool,
 }
 
 /// Which running jobs a termination sequence is for.
@@ -148,6 +151,7 @@ impl Control {
             groups: Mutex::new(Registry {
                 slots: vec![None; slots],
                 starts: 0,
+                terminating: false,
             }),
             changed: Condvar::new(),
             kill_now: AtomicBool::new(false),
@@ -211,6 +215,7 @@ impl Control {
             registry.slots[slot] = Some(Running { pgid, seq, start });
         }
         if self.cause().is_some_and(StopCause::terminates_jobs) {
+            lock(&self.groups).terminating = true;
             let signal = if self.kill_now.load(Ordering::Acquire) {
                 libc::SIGKILL
             } else {
@@ -221,11 +226,19 @@ impl Control {
     }
 
     /// Forgets slot `slot`'s job; call after it exited and before reaping it.
-    pub fn unregister(&self, slot: usize) {
-        if let Some(entry) = lock(&self.groups).slots.get_mut(slot) {
-            *entry = None;
-        }
+    /// True when a stop (a signal to parx, `--halt now`, an output failure)
+    /// had begun terminating jobs while this one was registered: it may
+    /// have been killed by the stop rather than ended by itself.
+    pub fn unregister(&self, slot: usize) -> bool {
+        let terminating = {
+            let mut registry = lock(&self.groups);
+            if let Some(entry) = registry.slots.get_mut(slot) {
+                *entry = None;
+            }
+            registry.terminating
+        };
         self.changed.notify_all();
+        terminating
     }
 
     /// Sends `signal` to every running job's process group.
@@ -309,11 +322,13 @@ impl Control {
     /// A second interrupt: kill every running job now.
     pub fn kill_all_now(&self) {
         self.kill_now.store(true, Ordering::Release);
+        lock(&self.groups).terminating = true;
         self.signal_all(libc::SIGKILL);
         self.changed.notify_all();
     }
 
     fn terminate(&self) {
+        lock(&self.groups).terminating = true;
         self.run_termseq(Target::All);
     }
 

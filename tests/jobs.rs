@@ -5,16 +5,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::{sleepers, Env};
 
-fn lines_of(env: &Env, name: &str) -> Vec<String> {
-    let mut lines: Vec<String> = std::fs::read_to_string(env.path(name))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
-    lines
-}
-
 #[test]
 fn timeout_kills_the_whole_job_and_counts_it_failed() {
     let env = Env::new();
@@ -108,7 +98,7 @@ fn retries_run_a_failing_job_again_and_print_the_last_attempt() {
         .parx(["--retries", "3", "echo x >> tries.{}; false", ":::", "b"])
         .expect_code(1);
     assert!(out.stdout.is_empty());
-    assert_eq!(lines_of(&env, "tries.b").len(), 3);
+    assert_eq!(env.sorted_lines("tries.b").len(), 3);
 }
 
 #[test]
@@ -120,6 +110,8 @@ fn halt_now_on_the_first_failure_stops_everything() {
     let out = env
         .parx([
             "-j3",
+            "--joblog",
+            "log",
             "--halt",
             "now,fail=1",
             &job,
@@ -142,6 +134,11 @@ fn halt_now_on_the_first_failure_stops_everything() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("parx: halting: this job failed:"), "{err}");
+    // Only the failing job is logged: the ones --halt killed are left for
+    // --resume, as GNU parallel leaves them.
+    let log = env.job_log("log");
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0][6], "3");
 }
 
 #[test]
@@ -163,7 +160,7 @@ fn halt_soon_lets_running_jobs_finish_and_starts_no_more() {
         ])
         .expect_code(4);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "done ok\n");
-    assert_eq!(lines_of(&env, "started"), ["bad", "ok"]);
+    assert_eq!(env.sorted_lines("started"), ["bad", "ok"]);
 }
 
 #[test]
@@ -284,7 +281,7 @@ fn resume_runs_only_the_jobs_not_in_the_log() {
                 "5",
             ])
             .expect_code(code);
-        let ran = lines_of(&env, "ran");
+        let ran = env.sorted_lines("ran");
         std::fs::remove_file(env.path("ran")).unwrap();
         ran
     };

@@ -103,3 +103,20 @@ fn no_bar_when_stderr_is_not_a_terminal() {
     assert_eq!(out.stderr, b"", "nothing drawn into a pipe");
     assert_eq!(out.stdout.len(), 4);
 }
+
+#[test]
+fn bar_is_not_filled_when_halt_stops_the_run() {
+    let env = Env::new();
+    let done = env.path("done");
+    // -j1: job 2 fails and --halt stops before jobs 3 to 6 start.
+    let command = format!(
+        "{} --bar -j1 --halt now,fail=1 'exit {{}}' ::: 0 1 0 0 0 0 2>&1; touch {}; sleep 60",
+        parx_bin().display(),
+        done.display()
+    );
+    let tmux = Tmux::start(&command);
+    wait_for("parx to finish", || done.exists());
+    let screen = tmux.screen();
+    assert!(screen.contains("2/6 jobs"), "{screen}");
+    assert!(!screen.contains("6/6 jobs"), "{screen}");
+}

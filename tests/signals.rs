@@ -52,6 +52,60 @@ fn sigterm_terminates_every_job_and_descendant() {
     signal_leaves_nothing(libc::SIGTERM);
 }
 
+/// Jobs killed because parx was interrupted are not in the job log (as GNU
+/// parallel), so `--resume` runs them again; a job that finished before is
+/// logged and skipped. Their partial output is dropped.
+fn interrupted_jobs_are_left_for_resume(signal: i32) {
+    let env = Env::new();
+    let marker = format!("{}.{}", 4200 + signal, std::process::id());
+    let job = format!("echo {{}} >> started; echo out {{}}; [ {{}} = quick ] || sleep {marker}");
+    let mut run = env
+        .parx([
+            "-j3", "--joblog", "log", &job, ":::", "quick", "slow1", "slow2",
+        ])
+        .spawn_guarded();
+    wait_for("the quick job to be logged and the others to run", || {
+        std::fs::read_to_string(env.path("log")).is_ok_and(|l| l.lines().count() == 2)
+            && sleepers(&marker).len() == 2
+    });
+    send_signal(run.id(), signal);
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(signal), "{status:?}");
+    let logged: Vec<String> = env
+        .job_log("log")
+        .iter()
+        .map(|row| row[8].clone())
+        .collect();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(logged[0].contains("quick"), "{logged:?}");
+    let out = env
+        .parx([
+            "-j3",
+            "--resume",
+            "--joblog",
+            "log",
+            "echo {} >> ran",
+            ":::",
+            "quick",
+            "slow1",
+            "slow2",
+        ])
+        .expect_code(0);
+    assert!(out.stdout.is_empty());
+    assert_eq!(env.sorted_lines("ran"), ["slow1", "slow2"]);
+    assert_eq!(env.job_log("log").len(), 3);
+}
+
+#[test]
+fn jobs_killed_by_sigint_are_run_again_by_resume() {
+    interrupted_jobs_are_left_for_resume(libc::SIGINT);
+}
+
+#[test]
+fn jobs_killed_by_sigterm_are_run_again_by_resume() {
+    interrupted_jobs_are_left_for_resume(libc::SIGTERM);
+}
+
 #[test]
 fn a_job_ignoring_term_is_killed_by_the_sequence() {
     let env = Env::new();

@@ -497,7 +497,6 @@ fn execute(
             seq: command.seq,
             outcome,
             command: Vec::new(),
-            killed_by_halt: false,
             halt_status: None,
             values: Vec::new(),
             host: None,

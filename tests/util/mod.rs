@@ -72,6 +72,18 @@ impl Env {
         p
     }
 
+    /// The lines of file `name` in this directory, sorted (none if it
+    /// does not exist).
+    pub fn sorted_lines(&self, name: &str) -> Vec<String> {
+        let mut lines: Vec<String> = std::fs::read_to_string(self.path(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    }
+
     /// The rows of the job log `name` (its header checked and left out),
     /// split into their nine columns.
     #[track_caller]
