@@ -413,7 +413,7 @@ pub struct Cli {
     )]
     pub results: Option<PathBuf>,
 
-    /// Log each finished job to FILE (+FILE appends).
+    /// Log each finished job to FILE (+FILE appends, - is stdout).
     ///
     /// Tab-separated as GNU parallel: Seq Host Starttime JobRuntime Send
     /// Receive Exitval Signal Command.

@@ -131,6 +131,9 @@ pub struct Outcome {
     pub runtime: Duration,
     /// Bytes it wrote to stdout (0 with `-u`, where parx does not see them).
     pub stdout_bytes: u64,
+    /// `--pipe`: bytes of its block written to its stdin (the job log's
+    /// `Send` column).
+    pub input_sent: u64,
     /// `--pipe`: bytes of its block it never took (it ended or closed its
     /// stdin first).
     pub input_unread: u64,
@@ -151,6 +154,7 @@ impl Outcome {
             started: SystemTime::now(),
             runtime: Duration::ZERO,
             stdout_bytes: 0,
+            input_sent: 0,
             input_unread: 0,
             stopped: false,
         }
@@ -311,7 +315,18 @@ pub fn run_job(
     scratch: &mut Scratch,
 ) -> Outcome {
     let mut cmd = build_command(job.line, settings);
-    if (job.input.is_some() && job.fifo.is_none()) || job.hold_stdin {
+    let mut block_pipe = None;
+    if job.input.is_some() && job.fifo.is_none() {
+        match BlockPipe::new() {
+            Ok((pipe, read)) => {
+                cmd.stdin(Stdio::from(read));
+                block_pipe = Some(pipe);
+            }
+            Err(_) => {
+                cmd.stdin(Stdio::piped());
+            }
+        }
+    } else if job.hold_stdin {
         cmd.stdin(Stdio::piped());
     }
     match &settings.dialect {
@@ -328,7 +343,8 @@ pub fn run_job(
             }
         }
     }
-    run_command(cmd, job, settings, control, terminal, scratch)
+    let context = (settings, control, terminal);
+    spawn_and_run(cmd, job, block_pipe, context, scratch)
 }
 
 /// Runs one job from a `Command` already built, as [`run_job`] does from the
@@ -338,11 +354,42 @@ pub fn run_job(
 /// (`process_group(0)`) so stopping it reaches its whole tree; `job.line`
 /// only names the program in a message when it cannot start.
 pub fn run_command(
-    mut cmd: Command,
+    cmd: Command,
     job: &JobSpec<'_>,
     settings: &ExecSettings,
     control: &Arc<Control>,
     terminal: &Terminal,
+    scratch: &mut Scratch,
+) -> Outcome {
+    spawn_and_run(cmd, job, None, (settings, control, terminal), scratch)
+}
+
+/// `--pipe`: a job's stdin pipe made by parx rather than by `Command`
+/// (`Stdio::piped()` gives no access to the reading end), so that parx keeps
+/// a reading end of its own, `tap`. Writes then never fail with EPIPE, and
+/// when the job ends, what it left in the pipe is counted as unread: a job
+/// that did not take its whole block fails however big the block and
+/// however fast the job, instead of only when a write happened to come
+/// after its exit.
+struct BlockPipe {
+    write: OwnedFd,
+    tap: OwnedFd,
+}
+
+impl BlockPipe {
+    /// The pipe, and the reading end to give the job.
+    fn new() -> io::Result<(Self, OwnedFd)> {
+        let (read, write) = sys::pipe()?;
+        let tap = read.try_clone()?;
+        Ok((Self { write, tap }, read))
+    }
+}
+
+fn spawn_and_run(
+    mut cmd: Command,
+    job: &JobSpec<'_>,
+    block_pipe: Option<BlockPipe>,
+    (settings, control, terminal): (&ExecSettings, &Arc<Control>, &Terminal),
     scratch: &mut Scratch,
 ) -> Outcome {
     let started = SystemTime::now();
@@ -372,6 +419,7 @@ pub fn run_command(
                 started,
                 runtime: clock.elapsed(),
                 stdout_bytes: 0,
+                input_sent: 0,
                 input_unread: 0,
                 stopped: false,
             };
@@ -391,14 +439,15 @@ pub fn run_command(
         walk: TermWalk::new(&settings.termseq),
         timed_out: false,
     };
+    let (write_end, tap) = block_pipe.map(|p| (p.write, p.tap)).unzip();
     let pipes = Pipes {
         out: child.stdout.take(),
         err: child.stderr.take(),
         feed: job
             .input
-            .and_then(|block| Feed::start(&mut child, block, job.fifo)),
+            .and_then(|block| Feed::start(&mut child, write_end, block, job.fifo)),
     };
-    let (stdout_bytes, input_unread) = drain(
+    let (stdout_bytes, (input_sent, mut input_unread)) = drain(
         pipes,
         &mut captured,
         &mut watch,
@@ -408,7 +457,15 @@ pub fn run_command(
         scratch,
     );
 
-    if input_unread > 0 {
+    // Wait without reaping, forget the group, then reap: a signal sent by
+    // the termination sequence can never reach a recycled process group.
+    let waited = sys::wait_exit_keep_zombie(pid);
+    let during_stop = control.unregister(job.slot);
+    if let Some(tap) = tap {
+        // Written, but left in the pipe when the job ended.
+        input_unread += sys::bytes_in_pipe(tap.as_fd());
+    }
+    if input_unread > 0 && !during_stop {
         let total = job
             .input
             .map_or(0, |b| b.header.len() as u64 + b.body.len());
@@ -417,10 +474,6 @@ pub fn run_command(
             job.seq
         ));
     }
-    // Wait without reaping, forget the group, then reap: a signal sent by
-    // the termination sequence can never reach a recycled process group.
-    let waited = sys::wait_exit_keep_zombie(pid);
-    let during_stop = control.unregister(job.slot);
     let status = match (waited, child.wait()) {
         (_, Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Status::Exited(code),
@@ -439,6 +492,7 @@ pub fn run_command(
         started,
         runtime: clock.elapsed(),
         stdout_bytes,
+        input_sent,
         input_unread,
         stopped: during_stop && status != Status::Exited(0),
     }
@@ -454,6 +508,8 @@ struct Feed<'a> {
     fifo: Option<&'a std::path::Path>,
     header: &'a [u8],
     body: FeedBody<'a>,
+    /// Bytes written so far.
+    written: u64,
 }
 
 /// What is left of the block after the header.
@@ -478,15 +534,21 @@ impl<'a> Feed<'a> {
     /// ask for up to 1 MiB).
     const PIPE_BYTES: u64 = 1 << 20;
 
+    /// `write_end`: the job's stdin made by [`BlockPipe`], else `child`'s.
     fn start(
         child: &mut Child,
+        write_end: Option<OwnedFd>,
         block: &'a Block,
         fifo: Option<&'a std::path::Path>,
     ) -> Option<Self> {
         let pipe = match fifo {
             Some(_) => None,
             None => {
-                let pipe = std::fs::File::from(OwnedFd::from(child.stdin.take()?));
+                let fd = match write_end {
+                    Some(fd) => fd,
+                    None => OwnedFd::from(child.stdin.take()?),
+                };
+                let pipe = std::fs::File::from(fd);
                 sys::set_nonblocking(pipe.as_fd()).ok()?;
                 Self::grow(&pipe, block);
                 Some(pipe)
@@ -510,6 +572,7 @@ impl<'a> Feed<'a> {
             fifo,
             header: &block.header,
             body,
+            written: 0,
         })
     }
 
@@ -562,12 +625,13 @@ impl<'a> Feed<'a> {
         };
         loop {
             let step = if !self.header.is_empty() {
-                pipe.write(self.header)
-                    .map(|n| self.header = &self.header[n..])
+                pipe.write(self.header).inspect(|&n| {
+                    self.header = &self.header[n..];
+                })
             } else {
                 match &mut self.body {
                     FeedBody::Bytes([]) => return true,
-                    FeedBody::Bytes(b) => pipe.write(b).map(|n| *b = &b[n..]),
+                    FeedBody::Bytes(b) => pipe.write(b).inspect(|&n| *b = &b[n..]),
                     FeedBody::Stream {
                         blocks,
                         current,
@@ -584,7 +648,7 @@ impl<'a> Feed<'a> {
                                 crate::pipe::Next::End => return true,
                             }
                         }
-                        pipe.write(&current[*at..]).map(|n| *at += n)
+                        pipe.write(&current[*at..]).inspect(|&n| *at += n)
                     }
                     FeedBody::Range { left: 0, .. } => return true,
                     FeedBody::Range { file, offset, left } => {
@@ -594,7 +658,7 @@ impl<'a> Feed<'a> {
                             Ok(0) => return true,
                             Ok(n) => {
                                 *left -= n as u64;
-                                Ok(())
+                                Ok(n)
                             }
                             Err(e) => Err(e),
                         }
@@ -602,7 +666,7 @@ impl<'a> Feed<'a> {
                 }
             };
             match step {
-                Ok(()) => {}
+                Ok(n) => self.written += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(_) => return true,
@@ -696,7 +760,7 @@ fn drain(
     control: &Arc<Control>,
     terminal: &Terminal,
     scratch: &mut Scratch,
-) -> (u64, u64) {
+) -> (u64, (u64, u64)) {
     let Pipes {
         mut out,
         mut err,
@@ -713,6 +777,7 @@ fn drain(
     // pipes; a child that keeps writing cannot hold the job open.
     let mut reads_after_exit = 0;
     let mut unread = 0u64;
+    let mut sent = 0u64;
     while out.is_some() || err.is_some() || watch.pending() || feed.is_some() {
         let pidfd = if watch.exited {
             None
@@ -738,7 +803,7 @@ fn drain(
         if ready[3] || feed.as_ref().is_some_and(Feed::waiting) {
             if let Some(f) = feed.as_mut() {
                 if f.write_some() {
-                    unread = f.left();
+                    (sent, unread) = (f.written, f.left());
                     feed = None; // all written (closing stdin ends it), or refused
                 }
             }
@@ -809,7 +874,7 @@ fn drain(
         watch.tick(ready[2]);
         if watch.exited {
             if let Some(f) = feed.take() {
-                unread = f.left(); // a job that ended reads no more
+                (sent, unread) = (f.written, f.left()); // a job that ended reads no more
             }
         }
     }
@@ -821,7 +886,7 @@ fn drain(
             }
         }
     }
-    (stdout_bytes, unread)
+    (stdout_bytes, (sent, unread))
 }
 
 fn report(error: LineError, captured: &mut Captured, control: &Arc<Control>, terminal: &Terminal) {

@@ -53,12 +53,16 @@ pub struct Entry<'a> {
     pub started: SystemTime,
     /// How long it ran.
     pub runtime: Duration,
+    /// `--pipe`: bytes of its block written to its stdin.
+    pub sent: u64,
     /// Bytes it wrote to stdout.
     pub received: u64,
     /// How it ended.
     pub status: Status,
     /// It was stopped by `--timeout`.
     pub timed_out: bool,
+    /// `--pipe`: it ended without reading its whole block.
+    pub unread: bool,
     /// The command line.
     pub command: &'a [u8],
     /// The host (`:` for this machine).
@@ -68,11 +72,17 @@ pub struct Entry<'a> {
 impl Entry<'_> {
     /// The `Exitval` and `Signal` columns, as GNU parallel fills them: 0
     /// and the signal for a job killed by one; -1 and the signal for a job
-    /// stopped by `--timeout` (SIGTERM if it exited anyway).
+    /// stopped by `--timeout` (SIGTERM if it exited anyway); SIGPIPE for a
+    /// `--pipe` job that left part of its block unread (GNU parallel's writer
+    /// dies of it there; GNU then writes Exitval 0 whatever the job's own
+    /// exit status was, parx writes that status).
     pub fn exitval_signal(&self) -> (i32, i32) {
         match (self.status, self.timed_out) {
             (Status::Signaled(sig), true) => (-1, sig),
             (_, true) => (-1, libc::SIGTERM),
+            (Status::Exited(code) | Status::NotStarted(code), false) if self.unread => {
+                (code, libc::SIGPIPE)
+            }
             (Status::Exited(code) | Status::NotStarted(code), false) => (code, 0),
             (Status::Signaled(sig), false) => (0, sig),
         }
@@ -93,28 +103,46 @@ pub struct JobLog {
 
 impl JobLog {
     /// Opens `path`: anew (truncated, with a header), or for appending (the
-    /// header is written only if the file is empty).
+    /// header is written only if the file is empty). `-` is parx's stdout,
+    /// as in GNU parallel (each line follows its job's output); a FIFO or a
+    /// device such as /dev/null is written to as it is.
     pub fn open(path: &Path, append: bool) -> Result<Self, JobLogError> {
         let err = |source| JobLogError {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(err)?;
-        if !append {
-            file.set_len(0).map_err(err)?;
+        let stdout = path.as_os_str() == "-";
+        let mut file = if stdout {
+            File::from(
+                std::os::fd::AsFd::as_fd(&io::stdout())
+                    .try_clone_to_owned()
+                    .map_err(err)?,
+            )
+        } else {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(err)?
+        };
+        let mut len = 0;
+        if !stdout && file.metadata().map_err(err)?.is_file() {
+            if !append {
+                file.set_len(0).map_err(err)?;
+            }
+            len = file.metadata().map_err(err)?.len();
         }
-        let len = file.metadata().map_err(err)?.len();
         if len == 0 {
             file.write_all(HEADER.as_bytes()).map_err(err)?;
         } else {
             // Never glue a new line onto a torn last one.
             let mut last = [0u8];
-            std::os::unix::fs::FileExt::read_exact_at(&file, &mut last, len - 1).map_err(err)?;
+            std::os::unix::fs::FileExt::read_exact_at(
+                &File::open(path).map_err(err)?,
+                &mut last,
+                len - 1,
+            )
+            .map_err(err)?;
             if last[0] != b'\n' {
                 file.write_all(b"\n").map_err(err)?;
             }
@@ -137,18 +165,19 @@ impl JobLog {
 
 /// Formats one line: `Starttime` in epoch seconds with milliseconds,
 /// `JobRuntime` in seconds right-aligned to ten columns (as GNU parallel),
-/// `Exitval` -1 and `Signal` set for a job killed by a signal. A newline in
+/// `Exitval` and `Signal` from [`Entry::exitval_signal`]. A newline in
 /// the command is written as a NUL byte, as GNU parallel writes it, so that
 /// every job is one line and `--retry-failed` gets the command back exactly
 /// (no command line can hold a NUL byte).
 pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
     let (exitval, signal) = entry.exitval_signal();
     let mut line = format!(
-        "{}\t{}\t{}\t{:>10.3}\t0\t{}\t{}\t{}\t",
+        "{}\t{}\t{}\t{:>10.3}\t{}\t{}\t{}\t{}\t",
         entry.seq,
         entry.host,
         entry.start_time(),
         entry.runtime.as_secs_f64(),
+        entry.sent,
         entry.received,
         exitval,
         signal
@@ -302,9 +331,11 @@ mod tests {
             seq: 7,
             started: UNIX_EPOCH + Duration::from_millis(1_795_571_416_986),
             runtime: Duration::from_millis(3),
+            sent: 0,
             received: 5,
             status,
             timed_out,
+            unread: false,
             command: b"echo a\nb",
             host: ":",
         }

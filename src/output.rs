@@ -572,9 +572,11 @@ pub fn collect(
             seq,
             started: outcome.started,
             runtime: outcome.runtime,
+            sent: outcome.input_sent,
             received: outcome.stdout_bytes,
             status: outcome.status,
             timed_out: outcome.timed_out,
+            unread: outcome.input_unread > 0,
             command: &command,
             host: host.as_deref().unwrap_or(":"),
         };

@@ -98,7 +98,7 @@ impl Table {
             entry.host.to_string(),
             entry.start_time(),
             format!("{:.3}", entry.runtime.as_secs_f64()),
-            "0".to_string(),
+            entry.sent.to_string(),
             entry.received.to_string(),
             exitval.to_string(),
             signal.to_string(),

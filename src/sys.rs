@@ -161,6 +161,27 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// A new pipe, both ends close-on-exec: (read end, write end).
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two new descriptors into the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned these descriptors; nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// How many bytes sit in the pipe `fd` (either end) unread: FIONREAD.
+pub(crate) fn bytes_in_pipe(fd: BorrowedFd<'_>) -> u64 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD stores an int through the pointer it is given.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } < 0 {
+        return 0;
+    }
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// Moves up to `len` bytes of `file` at `*offset` into the pipe `pipe`
 /// inside the kernel (splice(2), no copy through parx), advancing
 /// `*offset`. Never waits: a full pipe gives WouldBlock.

@@ -928,3 +928,24 @@ fn memfree_terminates_the_youngest_job_when_memory_runs_short() {
         assert!(peak > 400 << 20, "peak {peak}");
     }
 }
+
+#[test]
+fn job_log_on_stdout_follows_each_jobs_output_and_devices_work() {
+    let env = Env::new();
+    let out = env
+        .parx(["-j1", "--joblog", "-", "echo", ":::", "a", "b"])
+        .expect_code(0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(lines[0].starts_with("Seq\tHost"), "{text}");
+    assert_eq!(lines[1], "a");
+    assert!(lines[2].starts_with("1\t:\t") && lines[2].ends_with("\techo a"));
+    assert_eq!(lines[3], "b");
+    assert!(lines[4].starts_with("2\t:\t") && lines[4].ends_with("\techo b"));
+    // A device is written to as it is (it cannot be truncated).
+    let out = env
+        .parx(["--joblog", "/dev/null", "echo", ":::", "a"])
+        .expect_code(0);
+    assert_eq!(out.stdout, b"a\n");
+}

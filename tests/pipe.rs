@@ -114,12 +114,55 @@ fn a_job_that_leaves_its_block_unread_fails_it() {
         2,
         "{err}"
     );
-    // Reading part of it and leaving the rest in the pipe is fine.
+    // Reading the whole block and using part of it is fine (head reads
+    // all four bytes, prints one line).
     let out = env
         .parx(["--pipe", "--block", "1k", "head", "-1"])
         .stdin("a\nb\n")
         .output();
     assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"a\n");
+}
+
+#[test]
+fn a_block_left_in_the_pipe_counts_as_unread_and_is_logged_as_sigpipe() {
+    let env = Env::new();
+    // dd takes one byte and exits: the other three were written into the
+    // pipe (it holds them easily) but never read. Also when the job does
+    // not exit at once.
+    for job in ["dd bs=1 count=1 status=none", "sleep 0.2"] {
+        let out = env
+            .parx(["--joblog", "log", "--pipe", "--block", "1k", job])
+            .stdin("a\nb\n")
+            .output();
+        assert_eq!(out.status.code(), Some(1), "{job}: {out:?}");
+        let log = env.job_log("log");
+        assert_eq!(log.len(), 1);
+        // Send, Exitval, Signal: as GNU parallel logs a job its writer
+        // could not finish.
+        let row = &log[0];
+        assert_eq!(
+            [&row[4], &row[6], &row[7]],
+            ["4", "0", "13"],
+            "{job}: {log:?}"
+        );
+    }
+    // --resume-failed runs them again; a job reading everything succeeds.
+    let out = env
+        .parx([
+            "--joblog",
+            "log",
+            "--resume-failed",
+            "--pipe",
+            "--block",
+            "1k",
+            "cat",
+        ])
+        .stdin("a\nb\n")
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"a\nb\n");
+    assert_eq!(env.job_log("log")[1][4..8], ["4", "4", "0", "0"][..]);
 }
 
 #[test]
