@@ -117,6 +117,13 @@ where
     if config.dry_run {
         return dry_run(&config, batcher);
     }
+    // Before any job slot thread starts: Linux keeps a niceness per thread,
+    // and new threads (and their jobs) inherit their creator's.
+    if let Some(increment) = config.nice {
+        if let Err(err) = crate::sys::nice(increment) {
+            eprintln!("parx: --nice {increment}: {err}; running at the usual niceness");
+        }
+    }
     let reads_terminal = config.sources.iter().all(|s| s.kind.is_stdin())
         && std::io::IsTerminal::is_terminal(&std::io::stdin());
     if reads_terminal {
@@ -227,27 +234,122 @@ where
 
 /// GNU parallel options parx does not have yet: a clear word instead of
 /// clap's "unexpected argument" (which may suggest an unrelated option).
+/// GNU parallel options parx does not have (yet): refused with a message
+/// that says so, rather than clap's "unexpected argument".
 const NOT_YET: &[&str] = &[
     "--colsep",
     "-C",
     "-E",
+    "-e",
     "--eof",
     "--onall",
     "--nonall",
     "--plus",
     "--tty",
     "--fg",
+    "--bg",
+    "--wait",
     "--semaphore",
     "--sem",
+    "--semaphore-name",
+    "--id",
+    "--semaphore-timeout",
+    "--st",
     "--files",
+    "--output-as-files",
+    "--outputasfiles",
     "--compress",
+    "--compress-program",
+    "--decompress-program",
     "--ctag",
     "--ctagstring",
+    "--color",
+    "--color-failed",
+    "--cf",
     "--csv",
+    "--sql",
     "--sqlmaster",
+    "--sql-master",
     "--sqlworker",
+    "--sql-worker",
     "--sqlandworker",
+    "--sql-and-worker",
     "--rpl",
+    "--tee",
+    "-L",
+    "-l",
+    "--max-lines",
+    "-s",
+    "--max-chars",
+    "-x",
+    "--exit",
+    "--shellquote",
+    "--shell-quote",
+    "--bin",
+    "--shard",
+    "--group-by",
+    "--filter",
+    "--filter-hosts",
+    "--hostgroups",
+    "--hgrp",
+    "--limit",
+    "--latest-line",
+    "--ll",
+    "--block-timeout",
+    "--bt",
+    "--memsuspend",
+    "--minversion",
+    "--no-keep-order",
+    "--noswap",
+    "--open-tty",
+    "-o",
+    "--parens",
+    "--profile",
+    "-J",
+    "--interactive",
+    "-p",
+    "--record-env",
+    "--remove-rec-sep",
+    "--removerecsep",
+    "--rrs",
+    "--rsync-opts",
+    "-i",
+    "--replace",
+    "--extensionreplace",
+    "--er",
+    "--basenamereplace",
+    "--bnr",
+    "--dirnamereplace",
+    "--dnr",
+    "--basenameextensionreplace",
+    "--bner",
+    "--seqreplace",
+    "--slotreplace",
+    "--process-slot-var",
+    "--session",
+    "--shebang",
+    "--hashbang",
+    "--shebang-wrap",
+    "--shell-completion",
+    "--skip-first-line",
+    "--ssh-delay",
+    "--sshdelay",
+    "--template",
+    "--tmpl",
+    "--tmux",
+    "--tmuxpane",
+    "--use-sockets-instead-of-threads",
+    "--use-cores-instead-of-threads",
+    "--use-cpus-instead-of-cores",
+    "--embed",
+    "--number-of-cpus",
+    "--number-of-cores",
+    "--number-of-sockets",
+    "--number-of-threads",
+    "--max-line-length-allowed",
+    "--show-limits",
+    "--bibtex",
+    "--citation",
 ];
 
 fn not_yet_supported(err: &clap::Error) -> Option<String> {
@@ -393,7 +495,12 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
         };
         return Ok(Jobs::Blocks(pipe::Chunker::new(input, name, spec.clone())));
     }
-    let inputs = input::Inputs::open(&config.sources, config.link, config.delimiter)?;
+    let inputs = input::Inputs::open(
+        &config.sources,
+        config.link,
+        config.delimiter,
+        config.filter,
+    )?;
     let shell_words = config.exec.shell.len() + 1;
     let batcher = Batcher::new(
         inputs,
@@ -962,7 +1069,13 @@ fn count_jobs(config: &Config) -> Option<u64> {
     {
         return None;
     }
-    let mut inputs = input::Inputs::open(&config.sources, config.link, config.delimiter).ok()?;
+    let mut inputs = input::Inputs::open(
+        &config.sources,
+        config.link,
+        config.delimiter,
+        config.filter,
+    )
+    .ok()?;
     let mut tuples = 0u64;
     while inputs.next_tuple().ok()?.is_some() {
         tuples += 1;

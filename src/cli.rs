@@ -67,6 +67,8 @@ pub struct Cli {
     #[arg(
         short = 'j',
         long = "jobs",
+        short_alias = 'P',
+        alias = "max-procs",
         value_name = "N",
         allow_hyphen_values = true
     )]
@@ -83,6 +85,24 @@ pub struct Cli {
     /// Inputs are separated by DELIM: one byte, or a C escape such as \t, \0, \x1f.
     #[arg(short = 'd', long = "delimiter", value_name = "DELIM")]
     pub delimiter: Option<OsString>,
+
+    /// Skip inputs that are empty or only white space (with several input
+    /// sources: a job whose values all are).
+    #[arg(short = 'r', long = "no-run-if-empty")]
+    pub no_run_if_empty: bool,
+
+    /// Remove white space from the left (l), right (r) or both ends (lr, rl)
+    /// of each input; n: none (the default).
+    #[arg(long = "trim", value_name = "n|l|r|lr|rl")]
+    pub trim: Option<String>,
+
+    /// Use SEP instead of ::: (and SEP+ instead of :::+) to start arguments.
+    #[arg(long = "arg-sep", value_name = "SEP")]
+    pub arg_sep: Option<OsString>,
+
+    /// Use SEP instead of :::: (and SEP+ instead of ::::+) to start files.
+    #[arg(long = "arg-file-sep", value_name = "SEP")]
+    pub arg_file_sep: Option<OsString>,
 
     /// Pair the input sources (the shorter ones wrap) instead of combining them.
     #[arg(long = "link", visible_alias = "xapply")]
@@ -325,8 +345,25 @@ pub struct Cli {
     pub dry_run: bool,
 
     /// Print each command to stderr before running it.
-    #[arg(short = 'v', long = "verbose")]
+    #[arg(short = 'v', long = "verbose", short_alias = 't')]
     pub verbose: bool,
+
+    /// Run the jobs (and parx) at niceness +N, as `nice -n N` does.
+    #[arg(long = "nice", value_name = "N", allow_hyphen_values = true)]
+    pub nice: Option<i32>,
+
+    /// GNU parallel options that change nothing in parx: --will-cite and
+    /// --no-notice (no citation notice), --plain and --gnu (no profiles, no
+    /// other modes), -M/--controlmaster (always used with -S), --silent (the
+    /// default).
+    #[arg(
+        long = "will-cite",
+        aliases = ["no-notice", "plain", "gnu", "controlmaster", "silent"],
+        short_alias = 'M',
+        action = clap::ArgAction::Count,
+        hide = true
+    )]
+    pub no_op: u8,
 
     /// Kill a job still running after DURATION.
     ///
@@ -340,7 +377,7 @@ pub struct Cli {
     ///
     /// Used on Ctrl-C, SIGTERM, --timeout and --halt now. Default:
     /// TERM,200,TERM,100,TERM,50,KILL,25.
-    #[arg(long = "termseq", value_name = "SEQ")]
+    #[arg(long = "termseq", alias = "term-seq", value_name = "SEQ")]
     pub termseq: Option<String>,
 
     /// Run a failed job up to N times in all.
@@ -397,7 +434,7 @@ pub struct Cli {
     /// parx never reads its input ahead to count it for --bar; give the
     /// total when the inputs come from stdin or files. With it, --halt N%
     /// does not read every input first.
-    #[arg(long = "total-jobs", value_name = "N")]
+    #[arg(long = "total-jobs", alias = "total", value_name = "N")]
     pub total_jobs: Option<u64>,
 
     /// Save each job's output in DIR or FILE instead of printing it.
@@ -417,7 +454,7 @@ pub struct Cli {
     ///
     /// Tab-separated as GNU parallel: Seq Host Starttime JobRuntime Send
     /// Receive Exitval Signal Command.
-    #[arg(long = "joblog", value_name = "FILE")]
+    #[arg(long = "joblog", alias = "jl", value_name = "FILE")]
     pub joblog: Option<OsString>,
 
     /// With --joblog: skip the jobs the log shows as finished.

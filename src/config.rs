@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::cli::Cli;
 use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
-use crate::input::{SourceKind, SourceSpec};
+use crate::input::{self, SourceKind, SourceSpec};
 use crate::joblog::Retry;
 use crate::pipe::{unescape, BlockSize, Header, PipeSpec, Separator};
 use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
@@ -66,6 +66,10 @@ pub struct Config {
     pub sources: Vec<SourceSpec>,
     /// `--link`.
     pub link: bool,
+    /// `--trim`, `-r`: what becomes of white space in inputs.
+    pub filter: input::Filter,
+    /// `--nice N`: run at this niceness increment.
+    pub nice: Option<i32>,
     /// The command template.
     pub template: Template,
     /// `--pipe`: how stdin is cut into blocks.
@@ -127,36 +131,67 @@ pub struct Config {
     pub total_jobs: Option<u64>,
 }
 
-const SEPARATORS: [&[u8]; 4] = [b":::", b":::+", b"::::", b"::::+"];
+/// The words that start input sources: `:::` and `::::` (or `--arg-sep`
+/// and `--arg-file-sep`), each also with `+` (linked to the one before).
+struct Separators {
+    args: Vec<u8>,
+    files: Vec<u8>,
+}
+
+impl Separators {
+    fn new(args: Option<&OsString>, files: Option<&OsString>) -> Self {
+        let word = |given: Option<&OsString>, default: &[u8]| {
+            given.map_or_else(|| default.to_vec(), |w| w.as_bytes().to_vec())
+        };
+        Self {
+            args: word(args, b":::"),
+            files: word(files, b"::::"),
+        }
+    }
+
+    /// Some(is a file separator, is linked) for a separator word.
+    fn kind(&self, word: &[u8]) -> Option<(bool, bool)> {
+        let (base, linked) = match word.strip_suffix(b"+") {
+            Some(base) if base == self.args || base == self.files => (base, true),
+            _ => (word, false),
+        };
+        if base == self.files {
+            Some((true, linked))
+        } else if base == self.args {
+            Some((false, linked))
+        } else {
+            None
+        }
+    }
+}
 
 /// Splits the trailing words into the command and its input sources.
-fn split_sources(words: &[OsString]) -> Result<(Vec<OsString>, Vec<SourceSpec>), UsageError> {
-    let first_sep = words
-        .iter()
-        .position(|w| SEPARATORS.contains(&w.as_bytes()))
-        .unwrap_or(words.len());
+fn split_sources(
+    words: &[OsString],
+    seps: &Separators,
+) -> Result<(Vec<OsString>, Vec<SourceSpec>), UsageError> {
+    let is_sep = |w: &OsString| seps.kind(w.as_bytes()).is_some();
+    let first_sep = words.iter().position(is_sep).unwrap_or(words.len());
     let command = words[..first_sep].to_vec();
     let mut sources: Vec<SourceSpec> = Vec::new();
     let mut rest = &words[first_sep..];
     while let Some((sep, tail)) = rest.split_first() {
-        let end = tail
-            .iter()
-            .position(|w| SEPARATORS.contains(&w.as_bytes()))
-            .unwrap_or(tail.len());
+        let end = tail.iter().position(is_sep).unwrap_or(tail.len());
         let values = &tail[..end];
+        let (files, linked) = seps.kind(sep.as_bytes()).expect("a separator");
         let sep = sep.as_bytes();
-        let linked = sep.ends_with(b"+");
         if linked && sources.is_empty() {
             return Err(UsageError(format!(
                 "'{}' links to the input source before it, but there is none",
                 String::from_utf8_lossy(sep)
             )));
         }
-        if sep.starts_with(b"::::") {
+        if files {
             if values.is_empty() {
-                return Err(UsageError(
-                    "'::::' needs at least one file name (- for stdin)".into(),
-                ));
+                return Err(UsageError(format!(
+                    "'{}' needs at least one file name (- for stdin)",
+                    String::from_utf8_lossy(sep)
+                )));
             }
             for (i, file) in values.iter().enumerate() {
                 sources.push(SourceSpec {
@@ -171,6 +206,15 @@ fn split_sources(words: &[OsString]) -> Result<(Vec<OsString>, Vec<SourceSpec>),
             });
         }
         rest = &tail[end..];
+    }
+    // GNU parallel: an empty `:::` beside other sources is one empty value
+    // (`echo ::: a :::` runs `echo a ''`); alone it gives no jobs.
+    if sources.len() > 1 {
+        for source in &mut sources {
+            if matches!(&source.kind, SourceKind::Args(values) if values.is_empty()) {
+                source.kind = SourceKind::Args(vec![OsString::new()]);
+            }
+        }
     }
     Ok((command, sources))
 }
@@ -228,6 +272,15 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         ("--fifo", cli.fifo),
     ];
     if !cli.pipe && !cli.pipe_part {
+        if cli.header.is_some() {
+            // GNU parallel's other --header: input sources' first values
+            // name their columns ({name}), mostly with --colsep.
+            return Err(UsageError(
+                "--header without --pipe (naming input columns) is not supported yet; \
+                 with --pipe or --pipe-part it repeats the header in every block"
+                    .into(),
+            ));
+        }
         return match given.iter().find(|(_, set)| *set) {
             Some((name, _)) => Err(UsageError(format!("{name} needs --pipe or --pipe-part"))),
             None => Ok(None),
@@ -449,7 +502,19 @@ impl Config {
             (None, true) => 0,
             (None, false) => b'\n',
         };
-        let (command, mut argument_sources) = split_sources(&cli.command)?;
+        let seps = Separators::new(cli.arg_sep.as_ref(), cli.arg_file_sep.as_ref());
+        let (command, mut argument_sources) = split_sources(&cli.command, &seps)?;
+        let filter = input::Filter {
+            trim: match cli.trim.as_deref() {
+                None => input::Trim::default(),
+                Some(text) => input::Trim::parse(text).ok_or_else(|| {
+                    UsageError(format!(
+                        "--trim {text}: give n (none), l (left), r (right), lr or rl (both ends)"
+                    ))
+                })?,
+            },
+            skip_blank: cli.no_run_if_empty,
+        };
         let mut sources: Vec<SourceSpec> = cli
             .arg_file
             .iter()
@@ -500,8 +565,13 @@ impl Config {
         };
 
         let mode = if cli.results.is_some() {
-            // The output goes to files, whole per job.
-            OutputMode::Group
+            // The output goes to files, whole per job (a table's records
+            // in input order with -k).
+            if cli.keep_order {
+                OutputMode::KeepOrder
+            } else {
+                OutputMode::Group
+            }
         } else if cli.ungroup && tag.is_none() {
             OutputMode::Ungroup
         } else if cli.keep_order {
@@ -666,6 +736,8 @@ impl Config {
             delimiter,
             sources,
             link: cli.link,
+            filter,
+            nice: cli.nice,
             template,
             pipe,
             pipe_cat: cli.cat,
@@ -820,11 +892,11 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        let (command, sources) = split_sources(&words).unwrap();
+        let (command, sources) = split_sources(&words, &Separators::new(None, None)).unwrap();
         assert_eq!(command, ["echo", "{}"]);
         assert_eq!(sources.len(), 4);
         assert!(sources[1].linked && !sources[2].linked && !sources[3].linked);
-        assert!(split_sources(&[OsString::from(":::+")]).is_err());
+        assert!(split_sources(&[OsString::from(":::+")], &Separators::new(None, None)).is_err());
     }
 
     #[test]

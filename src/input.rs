@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// Where one input source reads from.
@@ -292,18 +292,47 @@ impl Stream {
         })
     }
 
-    fn next_value(&mut self, what: &str) -> Result<Option<Vec<u8>>, InputError> {
-        match self {
-            Stream::Args(values) => Ok(values.next().map(OsString::into_vec)),
-            Stream::Records(reader) => reader.next_record().map_err(|source| InputError {
-                what: what.to_string(),
-                source,
-            }),
+    /// The next value, filtered; `None` at the end.
+    fn next_value(&mut self, what: &str, filter: Filter) -> Result<Option<Vec<u8>>, InputError> {
+        let mut one = Values::new();
+        Ok(self
+            .push_value(what, &mut one, filter)?
+            .then(|| one.get(0).unwrap_or_default().to_vec()))
+    }
+
+    /// Appends the next value to `out`, trimmed, skipping blank ones with
+    /// `-r`; false at the end.
+    fn push_value(
+        &mut self,
+        what: &str,
+        out: &mut Values,
+        filter: Filter,
+    ) -> Result<bool, InputError> {
+        loop {
+            let mark = out.len();
+            if !self.push_raw(what, out)? {
+                return Ok(false);
+            }
+            if filter == Filter::default() {
+                return Ok(true);
+            }
+            let value = out.get(mark).unwrap_or_default();
+            let kept = filter.trim.apply(value);
+            if filter.skip_blank && kept.iter().all(u8::is_ascii_whitespace) {
+                out.truncate(mark);
+                continue;
+            }
+            if kept.len() != value.len() {
+                let kept = kept.to_vec();
+                out.truncate(mark);
+                out.push(&kept);
+            }
+            return Ok(true);
         }
     }
 
     /// Appends the next value to `out`; false at the end.
-    fn push_value(&mut self, what: &str, out: &mut Values) -> Result<bool, InputError> {
+    fn push_raw(&mut self, what: &str, out: &mut Values) -> Result<bool, InputError> {
         match self {
             Stream::Args(values) => Ok(values.next().map(|v| out.push(v.as_bytes())).is_some()),
             Stream::Records(reader) => out.push_record(reader).map_err(|source| InputError {
@@ -325,6 +354,7 @@ fn describe(kind: &SourceKind) -> String {
 /// Linked sources read in lock step; yields one tuple per step.
 struct Group {
     streams: Vec<(Stream, String)>,
+    filter: Filter,
     /// `--link`: shorter sources wrap around until the longest ends.
     /// `:::+`: the shortest source ends the group.
     wrap: bool,
@@ -352,7 +382,7 @@ impl Group {
         let mark = out.len();
         for i in 0..self.streams.len() {
             let (stream, what) = &mut self.streams[i];
-            if self.ended[i] || !stream.push_value(what, out)? {
+            if self.ended[i] || !stream.push_value(what, out, self.filter)? {
                 self.ended[i] = true;
                 out.truncate(mark);
                 return Ok(false);
@@ -370,7 +400,7 @@ impl Group {
                 None
             } else {
                 let (stream, what) = &mut self.streams[i];
-                let v = stream.next_value(what)?;
+                let v = stream.next_value(what, self.filter)?;
                 if v.is_none() {
                     self.ended[i] = true;
                 }
@@ -407,6 +437,59 @@ impl Group {
     }
 }
 
+/// `--trim` and `-r`: what becomes of white space in inputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Which ends of each value lose their white space.
+    pub trim: Trim,
+    /// `-r`: skip tuples whose values are all empty or white space.
+    pub skip_blank: bool,
+}
+
+/// `--trim`: the ends of a value whose white space goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trim {
+    /// The start.
+    pub left: bool,
+    /// The end.
+    pub right: bool,
+}
+
+impl Trim {
+    /// `n`, `l`, `r`, `lr` or `rl`, as GNU parallel takes them.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (left, right) = match text {
+            "n" => (false, false),
+            "l" => (true, false),
+            "r" => (false, true),
+            "lr" | "rl" => (true, true),
+            _ => return None,
+        };
+        Some(Self { left, right })
+    }
+
+    /// `value` without the white space at the chosen ends.
+    pub fn apply(self, mut value: &[u8]) -> &[u8] {
+        if self.left {
+            while let [first, rest @ ..] = value {
+                if !first.is_ascii_whitespace() {
+                    break;
+                }
+                value = rest;
+            }
+        }
+        if self.right {
+            while let [rest @ .., last] = value {
+                if !last.is_ascii_whitespace() {
+                    break;
+                }
+                value = rest;
+            }
+        }
+        value
+    }
+}
+
 /// Produces the argument tuples of all input sources combined: groups of
 /// linked sources form a cartesian product, the first group varying slowest.
 pub struct Inputs {
@@ -421,8 +504,14 @@ pub struct Inputs {
 
 impl Inputs {
     /// Opens every source. Files are opened now, so a missing file is an error
-    /// before any job runs.
-    pub fn open(specs: &[SourceSpec], link_all: bool, delimiter: u8) -> Result<Self, InputError> {
+    /// before any job runs. `filter` applies to each source's values as they
+    /// are read (GNU parallel's `-r` drops a blank value from its source).
+    pub fn open(
+        specs: &[SourceSpec],
+        link_all: bool,
+        delimiter: u8,
+        filter: Filter,
+    ) -> Result<Self, InputError> {
         let mut groups: Vec<Vec<&SourceSpec>> = Vec::new();
         for spec in specs {
             match groups.last_mut() {
@@ -439,6 +528,7 @@ impl Inputs {
             let n = streams.len();
             opened.push(Group {
                 streams,
+                filter,
                 wrap: link_all,
                 seen: vec![Vec::new(); n],
                 ended: vec![false; n],
@@ -574,14 +664,25 @@ mod tests {
 
     #[test]
     fn product_varies_the_last_source_fastest() {
-        let inputs = Inputs::open(&[args(&["a", "b"]), args(&["1", "2"])], false, b'\n').unwrap();
+        let inputs = Inputs::open(
+            &[args(&["a", "b"]), args(&["1", "2"])],
+            false,
+            b'\n',
+            Filter::default(),
+        )
+        .unwrap();
         assert_eq!(all(inputs), ["a 1", "a 2", "b 1", "b 2"]);
     }
 
     #[test]
     fn link_wraps_the_shorter_source() {
-        let inputs =
-            Inputs::open(&[args(&["a", "b", "c"]), args(&["1", "2"])], true, b'\n').unwrap();
+        let inputs = Inputs::open(
+            &[args(&["a", "b", "c"]), args(&["1", "2"])],
+            true,
+            b'\n',
+            Filter::default(),
+        )
+        .unwrap();
         assert_eq!(all(inputs), ["a 1", "b 2", "c 1"]);
     }
 
@@ -589,19 +690,31 @@ mod tests {
     fn plus_link_stops_at_the_shortest() {
         let mut linked = args(&["1", "2"]);
         linked.linked = true;
-        let inputs = Inputs::open(&[args(&["a", "b", "c"]), linked], false, b'\n').unwrap();
+        let inputs = Inputs::open(
+            &[args(&["a", "b", "c"]), linked],
+            false,
+            b'\n',
+            Filter::default(),
+        )
+        .unwrap();
         assert_eq!(all(inputs), ["a 1", "b 2"]);
 
         let mut xyz = args(&["x", "y", "z"]);
         xyz.linked = true;
-        let inputs =
-            Inputs::open(&[args(&["a", "b"]), args(&["1", "2"]), xyz], false, b'\n').unwrap();
+        let inputs = Inputs::open(
+            &[args(&["a", "b"]), args(&["1", "2"]), xyz],
+            false,
+            b'\n',
+            Filter::default(),
+        )
+        .unwrap();
         assert_eq!(all(inputs), ["a 1 x", "a 2 y", "b 1 x", "b 2 y"]);
     }
 
     #[test]
     fn an_empty_later_source_means_no_jobs() {
-        let inputs = Inputs::open(&[args(&["a"]), args(&[])], false, b'\n').unwrap();
+        let inputs =
+            Inputs::open(&[args(&["a"]), args(&[])], false, b'\n', Filter::default()).unwrap();
         assert!(all(inputs).is_empty());
     }
 

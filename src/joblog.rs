@@ -155,8 +155,12 @@ impl JobLog {
 
     /// Appends one job's line.
     pub fn record(&mut self, entry: &Entry<'_>) -> Result<(), JobLogError> {
-        let line = format_line(entry);
-        self.file.write_all(&line).map_err(|source| JobLogError {
+        self.write_line(&format_line(entry))
+    }
+
+    /// Appends a line made by [`format_line`].
+    pub fn write_line(&mut self, line: &[u8]) -> Result<(), JobLogError> {
+        self.file.write_all(line).map_err(|source| JobLogError {
             path: self.path.clone(),
             source,
         })

@@ -258,6 +258,42 @@ pub struct Captured {
     pub tag: Option<Vec<u8>>,
     /// Set when part of the output could not be kept (disk full): why.
     pub lost: Option<String>,
+    /// `--results FILE.csv` etc.: the job's record, written with the output.
+    pub row: Option<Box<Row>>,
+}
+
+/// A finished job's job-log columns and values: its `--results` table
+/// record, kept with its output until written (with `-k`, until its turn).
+#[derive(Debug)]
+pub struct Row {
+    seq: u64,
+    started: std::time::SystemTime,
+    runtime: std::time::Duration,
+    sent: u64,
+    received: u64,
+    status: crate::exec::Status,
+    timed_out: bool,
+    unread: bool,
+    command: Vec<u8>,
+    host: Option<String>,
+    values: Vec<Vec<u8>>,
+}
+
+impl Row {
+    fn entry(&self) -> joblog::Entry<'_> {
+        joblog::Entry {
+            seq: self.seq,
+            started: self.started,
+            runtime: self.runtime,
+            sent: self.sent,
+            received: self.received,
+            status: self.status,
+            timed_out: self.timed_out,
+            unread: self.unread,
+            command: &self.command,
+            host: self.host.as_deref().unwrap_or(":"),
+        }
+    }
 }
 
 /// Where a write failed: on stdout (a closed pipe stops parx) or stderr.
@@ -542,7 +578,22 @@ pub fn collect(
 ) -> Tally {
     let mut tally = Tally::default();
     let mut reorder = Reorder::with_gaps(gaps);
+    let tabled = table.is_some();
     let mut write = |mut captured: Captured| {
+        if let (Some(row), Some(table)) = (captured.row.take(), table.as_mut()) {
+            if let Err(err) = table.record(&row.entry(), &row.values, &mut captured) {
+                if err.kind() == std::io::ErrorKind::BrokenPipe {
+                    stop_on_output_error(&err, control, terminal);
+                } else {
+                    terminal.message(&format!(
+                        "parx: --results: cannot write job {}'s record: {err}\n",
+                        row.seq
+                    ));
+                    control.stop(StopCause::OwnError);
+                }
+            }
+            return;
+        }
         if let Some(why) = captured.lost.take() {
             // Truncated output passed on as if whole would mislead whatever
             // reads it; the job already counts as failed.
@@ -568,7 +619,7 @@ pub fn collect(
         host,
     } in done
     {
-        let entry = joblog::Entry {
+        let row = Row {
             seq,
             started: outcome.started,
             runtime: outcome.runtime,
@@ -577,8 +628,9 @@ pub fn collect(
             status: outcome.status,
             timed_out: outcome.timed_out,
             unread: outcome.input_unread > 0,
-            command: &command,
-            host: host.as_deref().unwrap_or(":"),
+            command,
+            host,
+            values,
         };
         // A job killed because parx was stopping is neither logged nor
         // printed nor counted, as GNU parallel: `--resume` runs it again.
@@ -594,23 +646,24 @@ pub fn collect(
         if let Some(bar) = terminal.progress() {
             crate::progress::job_done(bar, tally.failed);
         }
+        // Formatted now: the row may go with the output.
+        let log_line = log.is_some().then(|| joblog::format_line(&row.entry()));
         match (results, outcome.captured) {
             (_, None) => {}
-            (_, Some(mut captured)) if table.is_some() => {
-                let table = table.as_mut().expect("checked");
-                if let Err(err) = table.record(&entry, &values, &mut captured) {
-                    if err.kind() == std::io::ErrorKind::BrokenPipe {
-                        stop_on_output_error(&err, control, terminal);
-                    } else {
-                        terminal.message(&format!(
-                            "parx: --results: cannot write job {seq}'s record: {err}\n"
-                        ));
-                        control.stop(StopCause::OwnError);
+            (_, Some(mut captured)) if tabled => {
+                let keep_order = mode == OutputMode::KeepOrder;
+                captured.row = Some(Box::new(row));
+                if keep_order {
+                    match reorder.push(seq, captured, tmpdir) {
+                        Ok(due) => due.into_iter().for_each(&mut write),
+                        Err(err) => terminal.message(&format!("parx: {err}\n")),
                     }
+                } else {
+                    write(captured);
                 }
             }
             (Some(root), Some(mut captured)) => {
-                if let Err(err) = crate::results::save(root, &values, seq, &mut captured) {
+                if let Err(err) = crate::results::save(root, &row.values, seq, &mut captured) {
                     terminal.message(&format!(
                         "parx: --results: cannot save job {seq} under {}: {err}\n",
                         root.display()
@@ -637,8 +690,8 @@ pub fn collect(
         }
         // After the output, so `--joblog -` follows each job's output on
         // stdout as GNU parallel's does.
-        if let Some(log) = log.as_mut() {
-            if let Err(err) = log.record(&entry) {
+        if let (Some(log), Some(line)) = (log.as_mut(), log_line) {
+            if let Err(err) = log.write_line(&line) {
                 terminal.message(&format!("parx: {err}\n"));
                 control.stop(StopCause::OwnError);
             }

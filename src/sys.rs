@@ -161,6 +161,20 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// Adds `increment` to this thread's niceness, as nice(1) does; threads
+/// started from here on and the processes they start inherit it.
+pub(crate) fn nice(increment: i32) -> io::Result<()> {
+    // nice(2) may return -1 as a valid niceness: errno tells.
+    // SAFETY: errno is this thread's; nice takes an int.
+    unsafe {
+        *libc::__errno_location() = 0;
+        if libc::nice(increment) == -1 && *libc::__errno_location() != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// A new pipe, both ends close-on-exec: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];

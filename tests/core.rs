@@ -499,7 +499,17 @@ fn a_terminal_on_stdin_is_not_handed_to_jobs() {
 #[test]
 fn gnu_features_parx_lacks_are_named_not_guessed() {
     let env = Env::new();
-    for option in ["--colsep", "--plus", "--ctag", "--csv"] {
+    for option in [
+        "--colsep",
+        "--plus",
+        "--ctag",
+        "--csv",
+        "--tee",
+        "-s",
+        "-L",
+        "--shellquote",
+        "--citation",
+    ] {
         let out = env.parx([option, "x", "echo"]).expect_code(255);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -509,6 +519,12 @@ fn gnu_features_parx_lacks_are_named_not_guessed() {
             "{err}"
         );
     }
+    // GNU's other --header (naming input columns) is named too.
+    let out = env
+        .parx(["--header", ":", "echo", ":::", "a"])
+        .expect_code(255);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--header without --pipe"), "{err}");
     let out = env.parx(["echo", "{=uc=}", ":::", "a"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("perl expression"));
     let out = env.parx(["echo", "{-1}", ":::", "a"]).expect_code(255);
@@ -615,4 +631,25 @@ fn shuf_cannot_shuffle_a_pipe() {
         ])
         .stdout();
     assert_eq!(out, "1\n7\n12\n16\n20\n");
+}
+
+#[test]
+fn nice_runs_the_jobs_at_a_higher_niceness() {
+    let env = Env::new();
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Field 19 of /proc/PID/stat is the niceness (after the parenthesised name).
+    let niceness = |stat: &str| -> i32 {
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(16).unwrap().parse().unwrap()
+    };
+    let base = niceness(&own);
+    let out = env
+        .parx(["--nice", "5", "cat /proc/self/stat; : {}", ":::", "a"])
+        .expect_code(0);
+    let job = niceness(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(job, (base + 5).min(19));
+    let out = env
+        .parx(["cat /proc/self/stat; : {}", ":::", "a"])
+        .expect_code(0);
+    assert_eq!(niceness(&String::from_utf8_lossy(&out.stdout)), base);
 }

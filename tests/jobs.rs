@@ -445,6 +445,30 @@ fn results_tables_match_gnu_parallel() {
         "Seq,Host,Starttime,JobRuntime,Send,Receive,Exitval,Signal,Command,V1,Stdout,Stderr\n\
          1,:,T,R,0,2,0,0,\"echo a\",a,\"a\n\",\n"
     );
+    // -k: records in input order, whatever order the jobs end in (job 1
+    // waits for job 3 to finish first).
+    let out = env
+        .parx([
+            "-k",
+            "-j3",
+            "--results",
+            "-.tsv",
+            "if [ {} = 1 ]; then while [ ! -e done3 ]; do sleep 0.01; done; fi; \
+             if [ {} = 3 ]; then touch done3; fi; echo {}",
+            ":::",
+            "1",
+            "2",
+            "3",
+        ])
+        .expect_code(0);
+    let text = String::from_utf8(out.stdout).unwrap();
+    // Each record's output is "N\n", so a record's first field starts a line.
+    let seqs: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\t:\t"))
+        .map(|l| &l[..1])
+        .collect();
+    assert_eq!(seqs, ["1", "2", "3"], "{text}");
     let out = env
         .parx(["--results", "no/such/dir/x.json", "true", ":::", "a"])
         .expect_code(255);
