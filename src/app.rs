@@ -79,6 +79,15 @@ where
         return Exit::Code(OWN_ERROR);
     }
     let original = args.clone();
+    let args = match with_default_options(args) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("parx: {message}");
+            return Exit::Code(OWN_ERROR);
+        }
+    };
+    // GNU parallel's name for it: scripts written for it find parx by it.
+    std::env::set_var("PARALLEL_PID", std::process::id().to_string());
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -87,6 +96,12 @@ where
                 return Exit::Code(OWN_ERROR);
             }
             let _ = err.print();
+            if let (true, Some(text)) = (err.use_stderr(), std::env::var_os("PARALLEL")) {
+                eprintln!(
+                    "parx: (the options in $PARALLEL come first: {})",
+                    text.to_string_lossy()
+                );
+            }
             return Exit::Code(if err.use_stderr() { OWN_ERROR } else { 0 });
         }
     };
@@ -234,6 +249,22 @@ where
 
 /// GNU parallel options parx does not have yet: a clear word instead of
 /// clap's "unexpected argument" (which may suggest an unrelated option).
+/// `$PARALLEL`: default options, put before the command line's own (split
+/// as the shell splits words), as GNU parallel reads them.
+fn with_default_options(mut args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+    let Some(text) = std::env::var_os("PARALLEL") else {
+        return Ok(args);
+    };
+    let text = text
+        .to_str()
+        .ok_or("$PARALLEL (default options) is not valid UTF-8")?;
+    let words =
+        shell_words::split(text).map_err(|e| format!("$PARALLEL (default options): {e}"))?;
+    let at = 1.min(args.len());
+    args.splice(at..at, words.into_iter().map(OsString::from));
+    Ok(args)
+}
+
 /// GNU parallel options parx does not have (yet): refused with a message
 /// that says so, rather than clap's "unexpected argument".
 const NOT_YET: &[&str] = &[

@@ -59,6 +59,11 @@ pub struct Cli {
     /// Print the full help.
     #[arg(long = "help-full", action = clap::ArgAction::HelpLong)]
     pub help_full: Option<bool>,
+    /// Run as GNU xargs 4.9; it must come first, the rest are xargs'
+    /// options and command (see `parx --xargs --help`).
+    #[arg(long = "xargs")]
+    pub xargs: bool,
+
     /// Jobs to run at once (default: one per CPU).
     ///
     /// N, N% of the CPUs, +N or -N relative to the CPUs, or 0 for as many as

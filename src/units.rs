@@ -117,10 +117,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let (value, unit) = split_number(text).ok_or_else(bad)?;
     let scale: f64 = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1.0,
-        "K" | "KB" | "KIB" => 1024.0,
-        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
-        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
-        "T" | "TB" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "K" | "KI" | "KB" | "KIB" => 1024.0,
+        "M" | "MI" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GI" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TI" | "TB" | "TIB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return Err(bad()),
     };
     let bytes = value * scale;
@@ -299,6 +299,7 @@ mod tests {
     fn sizes_and_loads() {
         assert_eq!(parse_size("512"), Ok(512));
         assert_eq!(parse_size("1K"), Ok(1024));
+        assert_eq!(parse_size("2Gi"), Ok(2 << 30));
         assert_eq!(parse_block_size("10k"), Ok(10_000));
         assert_eq!(parse_block_size("10K"), Ok(10_240));
         assert_eq!(parse_block_size("1Mi"), Ok(1 << 20));

@@ -38,6 +38,7 @@ fn bash_completes_long_options() {
     assert_eq!(bash_completes(&["parx", "--keep"]), ["--keep-order"]);
     let joblog = bash_completes(&["parx", "--jobl"]);
     assert_eq!(joblog, ["--joblog"]);
+    assert_eq!(bash_completes(&["parx", "--xar"]), ["--xargs"]);
 }
 
 #[test]

@@ -653,3 +653,33 @@ fn nice_runs_the_jobs_at_a_higher_niceness() {
         .expect_code(0);
     assert_eq!(niceness(&String::from_utf8_lossy(&out.stdout)), base);
 }
+
+#[test]
+fn parallel_env_gives_default_options_and_jobs_see_parallel_pid() {
+    let env = Env::new();
+    let run = |parallel: &str| {
+        let mut cmd = env.command(crate::util::parx_bin());
+        cmd.env("PARALLEL", parallel)
+            .args(["echo {} $PARALLEL_PID", ":::", "a", "b", "c"]);
+        cmd.output().unwrap()
+    };
+    let out = run("-k -j2");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    // In input order (-k from $PARALLEL), each with parx's pid.
+    let pid = lines[0].split(' ').nth(1).unwrap();
+    assert!(pid.parse::<u32>().is_ok(), "{text}");
+    assert_eq!(
+        lines,
+        [format!("a {pid}"), format!("b {pid}"), format!("c {pid}")]
+    );
+    let out = run("--no-such-option");
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("$PARALLEL come first: --no-such-option"),
+        "{err}"
+    );
+}

@@ -133,6 +133,8 @@ impl Env {
         for k in ["CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
             cmd.env_remove(k);
         }
+        // GNU parallel's default options, which parx reads too.
+        cmd.env_remove("PARALLEL");
         cmd.env("TMPDIR", self.dir.path());
         cmd
     }
