@@ -132,7 +132,7 @@ pub struct Cli {
 
     /// Use STR instead of {} as the replacement string.
     #[arg(short = 'I', value_name = "STR")]
-    pub replace: Option<String>,
+    pub replace: Option<OsString>,
 
     /// Split stdin into blocks and give each block to a job on its stdin.
     ///

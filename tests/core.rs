@@ -683,3 +683,22 @@ fn parallel_env_gives_default_options_and_jobs_see_parallel_pid() {
         "{err}"
     );
 }
+
+#[test]
+fn a_replacement_string_may_be_any_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let replace = std::ffi::OsStr::from_bytes(b"\xff");
+    let word = std::ffi::OsStr::from_bytes(b"a\xffb");
+    let out = env
+        .parx([
+            std::ffi::OsStr::new("-I"),
+            replace,
+            std::ffi::OsStr::new("echo"),
+            word,
+            std::ffi::OsStr::new(":::"),
+            std::ffi::OsStr::new("X"),
+        ])
+        .expect_code(0);
+    assert_eq!(out.stdout, b"aXb\n");
+}
