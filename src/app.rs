@@ -268,8 +268,6 @@ fn with_default_options(mut args: Vec<OsString>) -> Result<Vec<OsString>, String
 /// GNU parallel options parx does not have (yet): refused with a message
 /// that says so, rather than clap's "unexpected argument".
 const NOT_YET: &[&str] = &[
-    "--colsep",
-    "-C",
     "-E",
     "-e",
     "--eof",
@@ -530,7 +528,7 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
         &config.sources,
         config.link,
         config.delimiter,
-        config.filter,
+        &config.filter,
     )?;
     let shell_words = config.exec.shell.len() + 1;
     let batcher = Batcher::new(
@@ -1104,7 +1102,7 @@ fn count_jobs(config: &Config) -> Option<u64> {
         &config.sources,
         config.link,
         config.delimiter,
-        config.filter,
+        &config.filter,
     )
     .ok()?;
     let mut tuples = 0u64;

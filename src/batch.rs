@@ -331,7 +331,7 @@ mod tests {
             kind: SourceKind::Args(values.iter().map(OsString::from).collect()),
             linked: false,
         };
-        let inputs = Inputs::open(&[spec], false, b'\n', crate::input::Filter::default()).unwrap();
+        let inputs = Inputs::open(&[spec], false, b'\n', &crate::input::Filter::default()).unwrap();
         let words: Vec<OsString> = words.iter().map(OsString::from).collect();
         let template = Template::parse(
             &words,

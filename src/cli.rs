@@ -91,8 +91,13 @@ pub struct Cli {
     #[arg(short = 'd', long = "delimiter", value_name = "DELIM")]
     pub delimiter: Option<OsString>,
 
-    /// Skip inputs that are empty or only white space (with several input
-    /// sources: a job whose values all are).
+    /// Split each input into columns where REGEX matches: {1}, {2} ... are
+    /// the columns (implies --trim rl).
+    #[arg(short = 'C', long = "colsep", value_name = "REGEX")]
+    pub colsep: Option<String>,
+
+    /// Skip inputs that are empty or only white space (each input source's
+    /// own, so no job gets a blank value).
     #[arg(short = 'r', long = "no-run-if-empty")]
     pub no_run_if_empty: bool,
 

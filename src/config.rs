@@ -219,6 +219,36 @@ fn split_sources(
     Ok((command, sources))
 }
 
+/// `--colsep REGEX`: the regex, and the options it cannot go with yet
+/// (they count values per input, and a line makes as many as it has
+/// columns).
+fn column_separator(cli: &Cli) -> Result<Option<regex::bytes::Regex>, UsageError> {
+    let Some(pattern) = cli.colsep.as_deref() else {
+        return Ok(None);
+    };
+    let clash = [
+        ("--pipe", cli.pipe || cli.pipe_part),
+        ("-X", cli.context_replace),
+        ("-m", cli.m),
+        ("-n", cli.max_args.is_some()),
+        ("-N", cli.max_replace_args.is_some()),
+        ("--link", cli.link),
+        ("--shuf", cli.shuf),
+    ];
+    if let Some((name, _)) = clash.iter().find(|(_, set)| *set) {
+        return Err(UsageError(format!(
+            "--colsep with {name} is not supported yet"
+        )));
+    }
+    // Bytes, not Unicode: inputs are bytes, as the Perl regex GNU parallel
+    // uses sees them.
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .map(Some)
+        .map_err(|e| UsageError(format!("--colsep: {e}")))
+}
+
 /// Parses `-d`: one byte, or a C escape.
 pub fn parse_delimiter(text: &[u8]) -> Result<u8, UsageError> {
     let bad = || {
@@ -504,8 +534,14 @@ impl Config {
         };
         let seps = Separators::new(cli.arg_sep.as_ref(), cli.arg_file_sep.as_ref());
         let (command, mut argument_sources) = split_sources(&cli.command, &seps)?;
+        let colsep = column_separator(&cli)?;
         let filter = input::Filter {
             trim: match cli.trim.as_deref() {
+                // --colsep trims both ends of each column unless told.
+                None if colsep.is_some() => input::Trim {
+                    left: true,
+                    right: true,
+                },
                 None => input::Trim::default(),
                 Some(text) => input::Trim::parse(text).ok_or_else(|| {
                     UsageError(format!(
@@ -514,6 +550,7 @@ impl Config {
                 })?,
             },
             skip_blank: cli.no_run_if_empty,
+            colsep,
         };
         let mut sources: Vec<SourceSpec> = cli
             .arg_file

@@ -292,36 +292,48 @@ impl Stream {
         })
     }
 
-    /// The next value, filtered; `None` at the end.
-    fn next_value(&mut self, what: &str, filter: Filter) -> Result<Option<Vec<u8>>, InputError> {
+    /// The next value, filtered; `None` at the end. (Not with `--colsep`,
+    /// which may make several.)
+    fn next_value(&mut self, what: &str, filter: &Filter) -> Result<Option<Vec<u8>>, InputError> {
         let mut one = Values::new();
         Ok(self
             .push_value(what, &mut one, filter)?
             .then(|| one.get(0).unwrap_or_default().to_vec()))
     }
 
-    /// Appends the next value to `out`, trimmed, skipping blank ones with
-    /// `-r`; false at the end.
+    /// Appends the next value to `out`, skipping blank ones with `-r`,
+    /// split into columns with `--colsep`, trimmed; false at the end.
     fn push_value(
         &mut self,
         what: &str,
         out: &mut Values,
-        filter: Filter,
+        filter: &Filter,
     ) -> Result<bool, InputError> {
         loop {
             let mark = out.len();
             if !self.push_raw(what, out)? {
                 return Ok(false);
             }
-            if filter == Filter::default() {
+            if filter.changes_nothing() {
                 return Ok(true);
             }
             let value = out.get(mark).unwrap_or_default();
-            let kept = filter.trim.apply(value);
-            if filter.skip_blank && kept.iter().all(u8::is_ascii_whitespace) {
+            if filter.skip_blank && value.iter().all(u8::is_ascii_whitespace) {
                 out.truncate(mark);
                 continue;
             }
+            if let Some(colsep) = &filter.colsep {
+                // As Perl's split with a limit of -1 (GNU parallel's):
+                // empty columns are kept, also at the end.
+                let columns: Vec<Vec<u8>> = colsep
+                    .split(value)
+                    .map(|column| filter.trim.apply(column).to_vec())
+                    .collect();
+                out.truncate(mark);
+                columns.iter().for_each(|column| out.push(column));
+                return Ok(true);
+            }
+            let kept = filter.trim.apply(value);
             if kept.len() != value.len() {
                 let kept = kept.to_vec();
                 out.truncate(mark);
@@ -382,7 +394,7 @@ impl Group {
         let mark = out.len();
         for i in 0..self.streams.len() {
             let (stream, what) = &mut self.streams[i];
-            if self.ended[i] || !stream.push_value(what, out, self.filter)? {
+            if self.ended[i] || !stream.push_value(what, out, &self.filter)? {
                 self.ended[i] = true;
                 out.truncate(mark);
                 return Ok(false);
@@ -400,7 +412,7 @@ impl Group {
                 None
             } else {
                 let (stream, what) = &mut self.streams[i];
-                let v = stream.next_value(what, self.filter)?;
+                let v = stream.next_value(what, &self.filter)?;
                 if v.is_none() {
                     self.ended[i] = true;
                 }
@@ -437,13 +449,22 @@ impl Group {
     }
 }
 
-/// `--trim` and `-r`: what becomes of white space in inputs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `--colsep`, `--trim` and `-r`: what becomes of each input as it is read.
+#[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Which ends of each value lose their white space.
+    /// Which ends of each value (each column) lose their white space.
     pub trim: Trim,
-    /// `-r`: skip tuples whose values are all empty or white space.
+    /// `-r`: skip inputs that are empty or only white space.
     pub skip_blank: bool,
+    /// `--colsep`: split each input into columns where this matches; each
+    /// column is a value of its own (`{1}`, `{2}` ...).
+    pub colsep: Option<regex::bytes::Regex>,
+}
+
+impl Filter {
+    fn changes_nothing(&self) -> bool {
+        self.trim == Trim::default() && !self.skip_blank && self.colsep.is_none()
+    }
 }
 
 /// `--trim`: the ends of a value whose white space goes.
@@ -510,7 +531,7 @@ impl Inputs {
         specs: &[SourceSpec],
         link_all: bool,
         delimiter: u8,
-        filter: Filter,
+        filter: &Filter,
     ) -> Result<Self, InputError> {
         let mut groups: Vec<Vec<&SourceSpec>> = Vec::new();
         for spec in specs {
@@ -528,7 +549,7 @@ impl Inputs {
             let n = streams.len();
             opened.push(Group {
                 streams,
-                filter,
+                filter: filter.clone(),
                 wrap: link_all,
                 seen: vec![Vec::new(); n],
                 ended: vec![false; n],
@@ -668,7 +689,7 @@ mod tests {
             &[args(&["a", "b"]), args(&["1", "2"])],
             false,
             b'\n',
-            Filter::default(),
+            &Filter::default(),
         )
         .unwrap();
         assert_eq!(all(inputs), ["a 1", "a 2", "b 1", "b 2"]);
@@ -680,7 +701,7 @@ mod tests {
             &[args(&["a", "b", "c"]), args(&["1", "2"])],
             true,
             b'\n',
-            Filter::default(),
+            &Filter::default(),
         )
         .unwrap();
         assert_eq!(all(inputs), ["a 1", "b 2", "c 1"]);
@@ -694,7 +715,7 @@ mod tests {
             &[args(&["a", "b", "c"]), linked],
             false,
             b'\n',
-            Filter::default(),
+            &Filter::default(),
         )
         .unwrap();
         assert_eq!(all(inputs), ["a 1", "b 2"]);
@@ -705,7 +726,7 @@ mod tests {
             &[args(&["a", "b"]), args(&["1", "2"]), xyz],
             false,
             b'\n',
-            Filter::default(),
+            &Filter::default(),
         )
         .unwrap();
         assert_eq!(all(inputs), ["a 1 x", "a 2 y", "b 1 x", "b 2 y"]);
@@ -714,7 +735,7 @@ mod tests {
     #[test]
     fn an_empty_later_source_means_no_jobs() {
         let inputs =
-            Inputs::open(&[args(&["a"]), args(&[])], false, b'\n', Filter::default()).unwrap();
+            Inputs::open(&[args(&["a"]), args(&[])], false, b'\n', &Filter::default()).unwrap();
         assert!(all(inputs).is_empty());
     }
 

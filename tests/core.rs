@@ -500,7 +500,6 @@ fn a_terminal_on_stdin_is_not_handed_to_jobs() {
 fn gnu_features_parx_lacks_are_named_not_guessed() {
     let env = Env::new();
     for option in [
-        "--colsep",
         "--plus",
         "--ctag",
         "--csv",
@@ -701,4 +700,23 @@ fn a_replacement_string_may_be_any_bytes() {
         ])
         .expect_code(0);
     assert_eq!(out.stdout, b"aXb\n");
+}
+
+#[test]
+fn colsep_refuses_what_counts_values_per_input() {
+    let env = Env::new();
+    for option in ["-X", "-m", "--link", "--shuf", "--pipe"] {
+        let out = env
+            .parx(["--colsep", ",", option, "echo", ":::", "a,b"])
+            .expect_code(255);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--colsep with") && err.contains("not supported yet"),
+            "{option}: {err}"
+        );
+    }
+    let out = env
+        .parx(["--colsep", "(", "echo", ":::", "a"])
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--colsep: regex parse error"));
 }
