@@ -312,8 +312,6 @@ const NOT_YET: &[&str] = &[
     "--max-chars",
     "-x",
     "--exit",
-    "--shellquote",
-    "--shell-quote",
     "--bin",
     "--shard",
     "--group-by",
@@ -565,7 +563,11 @@ fn dry_run(config: &Config, mut batcher: Jobs) -> Exit {
             args: job.args.as_args(),
         };
         let mut line = tag_for(config, &fill).unwrap_or_default();
-        line.extend(fill_line(config, &fill));
+        if config.shell_quote {
+            crate::template::quote_into(&fill_line(config, &fill), &mut line);
+        } else {
+            line.extend(fill_line(config, &fill));
+        }
         line.push(b'\n');
         if let Err(err) = out.write_all(&line) {
             return output_failure(&err);

@@ -354,6 +354,11 @@ pub struct Cli {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
 
+    /// Print each command line quoted for the shell as one word, instead of
+    /// running it (with no command: each input quoted).
+    #[arg(long = "shellquote", alias = "shell-quote", conflicts_with = "dry_run")]
+    pub shell_quote: bool,
+
     /// Print each command to stderr before running it.
     #[arg(short = 'v', long = "verbose", short_alias = 't')]
     pub verbose: bool,

@@ -96,8 +96,10 @@ pub struct Config {
     pub shuffle: bool,
     /// How jobs run.
     pub exec: ExecSettings,
-    /// `--dry-run`.
+    /// `--dry-run` (or `--shellquote`).
     pub dry_run: bool,
+    /// `--shellquote`: each command line printed shell-quoted as one word.
+    pub shell_quote: bool,
     /// `-v`.
     pub verbose: bool,
     /// How to stop jobs (signals, then waits).
@@ -672,7 +674,11 @@ impl Config {
         }
         // A template that needs the shell would fail every job without one:
         // say so once, up front.
-        if !cli.dry_run && template.direct().is_none() && !program_exists(&shell[0]) {
+        if !cli.dry_run
+            && !cli.shell_quote
+            && template.direct().is_none()
+            && !program_exists(&shell[0])
+        {
             return Err(UsageError(format!(
                 "the shell '{}' (from --shell or PARX_SHELL) is not an executable program",
                 shell[0].to_string_lossy()
@@ -800,7 +806,8 @@ impl Config {
                 tmpdir,
                 termseq: termseq.clone(),
             },
-            dry_run: cli.dry_run,
+            dry_run: cli.dry_run || cli.shell_quote,
+            shell_quote: cli.shell_quote,
             verbose: cli.verbose,
             termseq,
             timeout,

@@ -506,7 +506,6 @@ fn gnu_features_parx_lacks_are_named_not_guessed() {
         "--tee",
         "-s",
         "-L",
-        "--shellquote",
         "--citation",
     ] {
         let out = env.parx([option, "x", "echo"]).expect_code(255);
