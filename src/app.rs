@@ -122,7 +122,7 @@ where
         eprintln!("parx: --retry-failed: {err}");
         return Exit::Code(OWN_ERROR);
     }
-    let batcher = match open_jobs(&config) {
+    let batcher = match open_jobs(&mut config) {
         Ok(jobs) => jobs,
         Err(err) => {
             eprintln!("parx: {err}");
@@ -423,7 +423,7 @@ fn tag_for(config: &Config, fill: &Fill<'_>) -> Option<Vec<u8>> {
 /// Where jobs come from: inputs grouped into command lines, (`--pipe`)
 /// blocks of one input stream, or a list made up front.
 enum Jobs {
-    Batches(Batcher),
+    Batches(Box<Batcher>),
     Blocks(pipe::Chunker),
     Parts(pipe::Parts),
     /// Every job, made before the first one runs: `--retry-failed`'s from
@@ -469,7 +469,7 @@ impl Jobs {
     }
 }
 
-fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
+fn open_jobs(config: &mut Config) -> Result<Jobs, String> {
     if let Some(retry) = &config.retry {
         let mut jobs: Vec<Job> = retry
             .jobs
@@ -503,9 +503,12 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
     if let Some(spec) = &config.pipe {
         let (input, name): (Box<dyn std::io::Read + Send>, String) = match &config.sources[0].kind {
             input::SourceKind::File(path) if !config.sources[0].kind.is_stdin() => {
-                let file = std::fs::File::open(path).map_err(|source| input::InputError {
-                    what: path.display().to_string(),
-                    source,
+                let file = std::fs::File::open(path).map_err(|source| {
+                    input::InputError {
+                        what: path.display().to_string(),
+                        source,
+                    }
+                    .to_string()
                 })?;
                 (Box::new(file), path.display().to_string())
             }
@@ -513,9 +516,12 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
             _ => {
                 let fd = std::os::fd::AsFd::as_fd(&std::io::stdin())
                     .try_clone_to_owned()
-                    .map_err(|source| input::InputError {
-                        what: "standard input".into(),
-                        source,
+                    .map_err(|source| {
+                        input::InputError {
+                            what: "standard input".into(),
+                            source,
+                        }
+                        .to_string()
                     })?;
                 (Box::new(std::fs::File::from(fd)), "standard input".into())
             }
@@ -527,7 +533,11 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
         config.link,
         config.delimiter,
         &config.filter,
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
+    config
+        .name_columns(inputs.names())
+        .map_err(|e| format!("--header: {e}"))?;
     let shell_words = config.exec.shell.len() + 1;
     let batcher = Batcher::new(
         inputs,
@@ -536,11 +546,11 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
         shell_words,
         config.slots,
     );
-    Ok(Jobs::Batches(if config.shuffle {
+    Ok(Jobs::Batches(Box::new(if config.shuffle {
         batcher.shuffled()
     } else {
         batcher
-    }))
+    })))
 }
 
 /// `--dry-run`: print each command line, in input order, run nothing.

@@ -212,6 +212,9 @@ pub struct Cli {
     ///
     /// A regular expression is tried after each --block bytes read, as in GNU
     /// parallel; '.' does not match a newline. Example: --header '(#.*\n)*'.
+    /// Without --pipe (any value, usually ':'): the first input of each
+    /// source names its columns, {name} in the command (split at tabs
+    /// unless --colsep).
     #[arg(long = "header", value_name = "N|REGEX", help_heading = "Pipe mode")]
     pub header: Option<String>,
 

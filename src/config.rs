@@ -4,7 +4,7 @@
 pub use crate::batch::Packing;
 pub use crate::joblog::Resume;
 use std::ffi::OsString;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,6 +70,9 @@ pub struct Config {
     pub filter: input::Filter,
     /// `--nice N`: run at this niceness increment.
     pub nice: Option<i32>,
+    /// `--header` without `--pipe`: the templates, to parse again with the
+    /// column names ([`Config::name_columns`]).
+    pub renaming: Option<Renaming>,
     /// The command template.
     pub template: Template,
     /// `--pipe`: how stdin is cut into blocks.
@@ -225,8 +228,11 @@ fn split_sources(
 /// (they count values per input, and a line makes as many as it has
 /// columns).
 fn column_separator(cli: &Cli) -> Result<Option<regex::bytes::Regex>, UsageError> {
-    let Some(pattern) = cli.colsep.as_deref() else {
-        return Ok(None);
+    // --header without --pipe splits at tabs unless told (as GNU parallel).
+    let (pattern, option) = match (cli.colsep.as_deref(), names_columns(cli)) {
+        (Some(pattern), _) => (pattern, "--colsep"),
+        (None, true) => ("\t", "--header"),
+        (None, false) => return Ok(None),
     };
     let clash = [
         ("--pipe", cli.pipe || cli.pipe_part),
@@ -239,7 +245,7 @@ fn column_separator(cli: &Cli) -> Result<Option<regex::bytes::Regex>, UsageError
     ];
     if let Some((name, _)) = clash.iter().find(|(_, set)| *set) {
         return Err(UsageError(format!(
-            "--colsep with {name} is not supported yet"
+            "{option} with {name} is not supported yet"
         )));
     }
     // Bytes, not Unicode: inputs are bytes, as the Perl regex GNU parallel
@@ -249,6 +255,49 @@ fn column_separator(cli: &Cli) -> Result<Option<regex::bytes::Regex>, UsageError
         .build()
         .map(Some)
         .map_err(|e| UsageError(format!("--colsep: {e}")))
+}
+
+/// `--header` without `--pipe`: the first input of each source names the
+/// columns, `{name}` in the template.
+fn names_columns(cli: &Cli) -> bool {
+    cli.header.is_some() && !cli.pipe && !cli.pipe_part
+}
+
+/// What `--header` needs to parse the templates again once the column
+/// names are read: `{name}` becomes `{N}`.
+#[derive(Debug, Clone)]
+pub struct Renaming {
+    command: Vec<OsString>,
+    options: TemplateOptions,
+    tagstring: Option<OsString>,
+}
+
+/// `text` with each `{NAME}` (and `{NAME.}`, `{NAME/}`, `{NAME//}`,
+/// `{NAME/.}`) whose NAME is in `names` written `{N}` (N from 1). One pass,
+/// so a name that looks like a number is not renamed twice.
+fn rename_columns(text: &[u8], names: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.iter().position(|&b| b == b'{') {
+        out.extend_from_slice(&rest[..open]);
+        rest = &rest[open..];
+        let Some(close) = rest.iter().position(|&b| b == b'}') else {
+            break;
+        };
+        let inner = &rest[1..close];
+        let renamed = ["", "/.", "//", "/", "."].iter().find_map(|op| {
+            let name = inner.strip_suffix(op.as_bytes())?;
+            let n = names.iter().position(|known| known == name)?;
+            Some(format!("{{{}{op}}}", n + 1).into_bytes())
+        });
+        match renamed {
+            Some(token) => out.extend_from_slice(&token),
+            None => out.extend_from_slice(&rest[..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Parses `-d`: one byte, or a C escape.
@@ -304,16 +353,8 @@ fn pipe_spec(cli: &Cli, sources: &[SourceSpec]) -> Result<Option<PipeSpec>, Usag
         ("--fifo", cli.fifo),
     ];
     if !cli.pipe && !cli.pipe_part {
-        if cli.header.is_some() {
-            // GNU parallel's other --header: input sources' first values
-            // name their columns ({name}), mostly with --colsep.
-            return Err(UsageError(
-                "--header without --pipe (naming input columns) is not supported yet; \
-                 with --pipe or --pipe-part it repeats the header in every block"
-                    .into(),
-            ));
-        }
-        return match given.iter().find(|(_, set)| *set) {
+        // (--header without --pipe names the input columns instead.)
+        return match given.iter().find(|(name, set)| *set && *name != "--header") {
             Some((name, _)) => Err(UsageError(format!("{name} needs --pipe or --pipe-part"))),
             None => Ok(None),
         };
@@ -553,6 +594,7 @@ impl Config {
             },
             skip_blank: cli.no_run_if_empty,
             colsep,
+            header: names_columns(&cli),
         };
         let mut sources: Vec<SourceSpec> = cli
             .arg_file
@@ -594,6 +636,11 @@ impl Config {
         }
         let template =
             Template::parse(&command, &template_options).map_err(|e| UsageError(e.to_string()))?;
+        let renaming = names_columns(&cli).then(|| Renaming {
+            command: command.clone(),
+            options: template_options.clone(),
+            tagstring: cli.tagstring.clone(),
+        });
         let tag = match (&cli.tagstring, cli.tag) {
             (Some(text), _) => Some(Tag::Template(Template::parse_tag(
                 text,
@@ -781,6 +828,7 @@ impl Config {
             link: cli.link,
             filter,
             nice: cli.nice,
+            renaming,
             template,
             pipe,
             pipe_cat: cli.cat,
@@ -824,6 +872,26 @@ impl Config {
             retry_failed: cli.retry_failed,
             retry: None,
         })
+    }
+
+    /// `--header`: parses the template (and `--tagstring`) again with
+    /// `{name}` standing for the value in the same place as `name` among
+    /// the column names read from the inputs.
+    pub fn name_columns(&mut self, names: &[Vec<u8>]) -> Result<(), UsageError> {
+        let Some(renaming) = &self.renaming else {
+            return Ok(());
+        };
+        let rename = |word: &OsString| OsString::from_vec(rename_columns(word.as_bytes(), names));
+        let command: Vec<OsString> = renaming.command.iter().map(rename).collect();
+        self.template =
+            Template::parse(&command, &renaming.options).map_err(|e| UsageError(e.to_string()))?;
+        if let Some(text) = &renaming.tagstring {
+            self.tag = Some(Tag::Template(Template::parse_tag(
+                &rename(text),
+                renaming.options.replace.as_deref(),
+            )));
+        }
+        Ok(())
     }
 
     /// `--retry-failed`: reads the job log and, when it exists, takes the

@@ -459,11 +459,14 @@ pub struct Filter {
     /// `--colsep`: split each input into columns where this matches; each
     /// column is a value of its own (`{1}`, `{2}` ...).
     pub colsep: Option<regex::bytes::Regex>,
+    /// `--header` (without `--pipe`): the first input of each source is
+    /// not a job's but names its columns ([`Inputs::names`]).
+    pub header: bool,
 }
 
 impl Filter {
     fn changes_nothing(&self) -> bool {
-        self.trim == Trim::default() && !self.skip_blank && self.colsep.is_none()
+        self.trim == Trim::default() && !self.skip_blank && self.colsep.is_none() && !self.header
     }
 }
 
@@ -514,6 +517,8 @@ impl Trim {
 /// Produces the argument tuples of all input sources combined: groups of
 /// linked sources form a cartesian product, the first group varying slowest.
 pub struct Inputs {
+    /// `--header`: the column names, in the order of the values.
+    names: Vec<Vec<u8>>,
     first: Group,
     /// Later groups, fully read (the product walks them repeatedly).
     rest: Vec<Vec<Values>>,
@@ -541,10 +546,17 @@ impl Inputs {
             }
         }
         let mut opened = Vec::with_capacity(groups.len());
+        let mut names = Values::new();
         for group in &groups {
             let mut streams = Vec::with_capacity(group.len());
             for spec in group {
-                streams.push((Stream::open(&spec.kind, delimiter)?, describe(&spec.kind)));
+                let mut stream = Stream::open(&spec.kind, delimiter)?;
+                let what = describe(&spec.kind);
+                if filter.header {
+                    // An empty source names nothing (and makes no job).
+                    stream.push_value(&what, &mut names, filter)?;
+                }
+                streams.push((stream, what));
             }
             let n = streams.len();
             opened.push(Group {
@@ -572,6 +584,7 @@ impl Inputs {
         }
         let done = rest.iter().any(Vec::is_empty);
         Ok(Self {
+            names: names.iter().map(<[u8]>::to_vec).collect(),
             first,
             indices: vec![0; rest.len()],
             rest,
@@ -579,6 +592,12 @@ impl Inputs {
             done,
             width: specs.len(),
         })
+    }
+
+    /// `--header`: the names of the values, read from the first input of
+    /// each source (`{name}` is the value in the same place).
+    pub fn names(&self) -> &[Vec<u8>] {
+        &self.names
     }
 
     /// Values per tuple: one per input source.

@@ -517,12 +517,15 @@ fn gnu_features_parx_lacks_are_named_not_guessed() {
             "{err}"
         );
     }
-    // GNU's other --header (naming input columns) is named too.
+    // --header naming columns cannot pack inputs yet.
     let out = env
-        .parx(["--header", ":", "echo", ":::", "a"])
+        .parx(["--header", ":", "-X", "echo", ":::", "a"])
         .expect_code(255);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--header without --pipe"), "{err}");
+    assert!(
+        err.contains("--header with -X is not supported yet"),
+        "{err}"
+    );
     let out = env.parx(["echo", "{=uc=}", ":::", "a"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("perl expression"));
     let out = env.parx(["echo", "{-1}", ":::", "a"]).expect_code(255);
