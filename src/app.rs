@@ -268,7 +268,6 @@ fn with_default_options(mut args: Vec<OsString>) -> Result<Vec<OsString>, String
 /// GNU parallel options parx does not have (yet): refused with a message
 /// that says so, rather than clap's "unexpected argument".
 const NOT_YET: &[&str] = &[
-    "-E",
     "-e",
     "--eof",
     "--onall",

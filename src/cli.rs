@@ -96,6 +96,10 @@ pub struct Cli {
     #[arg(short = 'C', long = "colsep", value_name = "REGEX")]
     pub colsep: Option<String>,
 
+    /// An input that is exactly STR ends its input source (the rest is not read).
+    #[arg(short = 'E', value_name = "STR")]
+    pub eof: Option<OsString>,
+
     /// Skip inputs that are empty or only white space (each input source's
     /// own, so no job gets a blank value).
     #[arg(short = 'r', long = "no-run-if-empty")]

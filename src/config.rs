@@ -595,6 +595,7 @@ impl Config {
             skip_blank: cli.no_run_if_empty,
             colsep,
             header: names_columns(&cli),
+            eof: cli.eof.as_ref().map(|e| e.as_bytes().to_vec()),
         };
         let mut sources: Vec<SourceSpec> = cli
             .arg_file

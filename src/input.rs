@@ -318,6 +318,12 @@ impl Stream {
                 return Ok(true);
             }
             let value = out.get(mark).unwrap_or_default();
+            if filter.eof.as_deref() == Some(value) {
+                out.truncate(mark);
+                // Nothing more from this source.
+                *self = Stream::Args(Vec::new().into_iter());
+                return Ok(false);
+            }
             if filter.skip_blank && value.iter().all(u8::is_ascii_whitespace) {
                 out.truncate(mark);
                 continue;
@@ -462,11 +468,17 @@ pub struct Filter {
     /// `--header` (without `--pipe`): the first input of each source is
     /// not a job's but names its columns ([`Inputs::names`]).
     pub header: bool,
+    /// `-E STR`: an input that is exactly STR ends its source.
+    pub eof: Option<Vec<u8>>,
 }
 
 impl Filter {
     fn changes_nothing(&self) -> bool {
-        self.trim == Trim::default() && !self.skip_blank && self.colsep.is_none() && !self.header
+        self.trim == Trim::default()
+            && !self.skip_blank
+            && self.colsep.is_none()
+            && !self.header
+            && self.eof.is_none()
     }
 }
 
