@@ -8,8 +8,6 @@
 //! `--shuf` reads every input first and shuffles the tuples, as GNU parallel
 //! does; jobs are then made from them in that order, numbered from 1.
 
-use std::collections::VecDeque;
-
 use crate::input::{Args, InputError, Inputs, Values};
 use crate::sys;
 use crate::template::{Fill, Template};
@@ -73,8 +71,9 @@ pub struct Batcher {
     ahead: Values,
     /// Tuples of `ahead` already taken.
     ahead_taken: usize,
-    /// The packing cost of each tuple of `ahead` not yet taken.
-    ahead_costs: VecDeque<usize>,
+    /// Tuples of `ahead` not yet taken (their packing costs are worked out
+    /// again when taken: storing them cost 8 bytes an input).
+    ahead_left: usize,
     next_seq: u64,
     /// For `-X`/`-m`: bytes available, fixed bytes of an empty command, and
     /// the per-job count chosen when the whole input fit in one read-ahead.
@@ -139,7 +138,7 @@ impl Batcher {
             slots,
             ahead: Values::new(),
             ahead_taken: 0,
-            ahead_costs: VecDeque::new(),
+            ahead_left: 0,
             next_seq: 1,
             fill,
             shuffled: None,
@@ -187,8 +186,8 @@ impl Batcher {
         let from = self.ahead_taken * self.width;
         out.extend_from(&self.ahead, from, from + self.width);
         self.ahead_taken += 1;
-        self.ahead_costs.pop_front();
-        if self.ahead_costs.is_empty() {
+        self.ahead_left -= 1;
+        if self.ahead_left == 0 {
             // Let a large read-ahead's memory go.
             self.ahead = Values::new();
             self.ahead_taken = 0;
@@ -197,7 +196,7 @@ impl Batcher {
 
     /// Appends the next tuple to `out`: read ahead before, or new.
     fn next_tuple(&mut self, out: &mut Values) -> Result<bool, InputError> {
-        if self.ahead_costs.is_empty() {
+        if self.ahead_left == 0 {
             self.read_tuple(out)
         } else {
             self.take_ahead(out);
@@ -242,7 +241,17 @@ impl Batcher {
 
     /// The packing cost of the values of `values` from `from` on.
     fn cost(&self, values: &Values, from: usize, limits: &FillLimits) -> usize {
-        (from..values.len())
+        self.cost_of(values, from..values.len(), limits)
+    }
+
+    /// The packing cost of the values `range` of `values`.
+    fn cost_of(
+        &self,
+        values: &Values,
+        range: std::ops::Range<usize>,
+        limits: &FillLimits,
+    ) -> usize {
+        range
             .filter_map(|i| values.get(i))
             .map(|v| self.template.arg_cost(v) + limits.per_arg_overhead)
             .sum()
@@ -265,12 +274,12 @@ impl Batcher {
             }
             let mark = ahead.len();
             if !self.read_tuple(&mut ahead)? {
-                let n = self.ahead_costs.len();
+                let n = self.ahead_left;
                 break (n > 0).then(|| n.div_ceil(self.slots).max(1));
             }
             let cost = self.cost(&ahead, mark, limits);
             total += cost;
-            self.ahead_costs.push_back(cost);
+            self.ahead_left += 1;
         };
         self.ahead = ahead;
         Ok(spread)
@@ -291,7 +300,9 @@ impl Batcher {
         let mut count = 0;
         let mut size = limits.base;
         while count < most {
-            if let Some(&cost) = self.ahead_costs.front() {
+            if self.ahead_left > 0 {
+                let from = self.ahead_taken * self.width;
+                let cost = self.cost_of(&self.ahead, from..from + self.width, &limits);
                 if count > 0 && size + cost > limits.limit {
                     break;
                 }
@@ -307,7 +318,7 @@ impl Batcher {
                 let cost = self.cost(&args, mark, &limits);
                 if count > 0 && size + cost > limits.limit {
                     self.ahead.extend_from(&args, mark, args.len());
-                    self.ahead_costs.push_back(cost);
+                    self.ahead_left += 1;
                     args.truncate(mark);
                     break;
                 }
