@@ -175,13 +175,17 @@ pub struct Remote {
 /// watcher reads the channel (through fd 3: sh gives background commands
 /// /dev/null as stdin) until it closes, then terminates the job's group
 /// (or the job, without setsid).
+///
+/// `wait` reports a job killed by a signal as 128 + the signal, as GNU
+/// parallel's remote wrapper does; its own message goes nowhere (dash
+/// would add "Killed" to the job's stderr).
 const WRAPPER: &str = "export PARX_SEQ=\"$2\" PARX_SLOT=\"$3\" PARALLEL_SEQ=\"$2\" PARALLEL_JOBSLOT=\"$3\"; \
 exec 3<&0; \
 if command -v setsid >/dev/null 2>&1; then setsid sh -c \"$1\" </dev/null 3<&- & \
 else sh -c \"$1\" </dev/null 3<&- & fi; \
 p=$!; \
 { while read -r _ <&3; do :; done; kill -TERM -\"$p\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null; } 2>/dev/null & \
-w=$!; exec 3<&-; wait \"$p\"; s=$?; kill \"$w\" 2>/dev/null; exit \"$s\"";
+w=$!; exec 3<&-; wait \"$p\" 2>/dev/null; s=$?; kill \"$w\" 2>/dev/null; exit \"$s\"";
 
 impl Remote {
     /// Connects to every host of `logins` with `ssh` (the command and its

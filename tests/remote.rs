@@ -366,3 +366,40 @@ fn workdir_dot_is_this_directory_below_home() {
         sshd.home().join(&name).display().to_string()
     );
 }
+
+/// A remote job that ends by a signal (or an exit) shows in the job log
+/// and the exit status as GNU parallel -S shows it (Exitval 128 + the
+/// signal, Signal 0: the remote shell's view), with no shell message
+/// added to its stderr. GNU parallel runs against the same sshd.
+#[test]
+fn remote_signal_deaths_are_logged_as_gnu_parallel_logs_them() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let jobs = ["kill -9 $$", "kill -TERM $$", "exit 3", "echo fine"];
+    let run = |program: &str, log: &str| {
+        let mut cmd = env.command(program);
+        if program == "parallel" {
+            cmd.arg("--will-cite");
+        } else {
+            cmd = env.command(crate::util::parx_bin());
+        }
+        cmd.args(["--ssh", &sshd.ssh_command(), "-S", "1/h1", "-k"])
+            .args(["--joblog", log, ":::"])
+            .args(jobs)
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output().unwrap();
+        let mut rows: Vec<Vec<String>> = env
+            .job_log(log)
+            .into_iter()
+            .map(|r| [0, 1, 6, 7, 8].iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+        (out.status.code(), out.stdout, out.stderr, rows)
+    };
+    let parx = run("parx", "parx.log");
+    let gnu = run("parallel", "gnu.log");
+    assert_eq!(parx, gnu, "parx, then GNU parallel");
+    assert_eq!(parx.3[0][2..4], ["137", "0"]);
+    assert_eq!(parx.3[1][2..4], ["143", "0"]);
+    assert_eq!(String::from_utf8_lossy(&parx.2), "");
+}
