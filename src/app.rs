@@ -729,7 +729,12 @@ fn execute(
                 (Some((remote, host)), _) => {
                     let mut remote_line = config.staging.prelude(workdir.as_deref());
                     remote_line.extend(fill_line(&config, &fill));
-                    let argv = remote.job_argv(host, &remote_line, job.seq, slot);
+                    // --pipe: the block goes through ssh's stdin.
+                    let block_bytes = job
+                        .input
+                        .as_ref()
+                        .map(|b| b.header.len() as u64 + b.body.len());
+                    let argv = remote.job_argv(host, &remote_line, job.seq, slot, block_bytes);
                     CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
                 }
                 (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),

@@ -560,8 +560,13 @@ impl Config {
                     .into(),
             ));
         }
-        if !logins.is_empty() && pipe.is_some() {
-            return Err(UsageError("--pipe with -S is not supported yet".into()));
+        // A remote job reads its block from ssh's stdin, which must say how
+        // long it is up front: not a --round-robin stream. --cat and --fifo
+        // name a local file the remote job could not open.
+        if !logins.is_empty() && (cli.round_robin || cli.cat || cli.fifo) {
+            return Err(UsageError(
+                "--round-robin, --cat and --fifo cannot be used with -S".into(),
+            ));
         }
         // A template that needs the shell would fail every job without one:
         // say so once, up front.

@@ -297,8 +297,9 @@ pub struct JobSpec<'a> {
     /// `--fifo`: write the block to this named pipe (the job opens it)
     /// instead of the job's stdin.
     pub fifo: Option<&'a std::path::Path>,
-    /// Give the job a pipe as stdin that parx holds open, writing nothing,
-    /// until the job has ended (`-S`: the remote side watches it).
+    /// Give the job a pipe as stdin that parx holds open until the job has
+    /// ended, writing nothing (or, with `input`, nothing after the block):
+    /// `-S`, where the remote side watches it.
     pub hold_stdin: bool,
 }
 
@@ -397,6 +398,7 @@ pub fn run_command(
         feed: job
             .input
             .and_then(|block| Feed::start(&mut child, block, job.fifo)),
+        hold: job.hold_stdin,
     };
     let (stdout_bytes, input_unread) = drain(
         pipes,
@@ -686,6 +688,10 @@ struct Pipes<'a> {
     out: Option<std::process::ChildStdout>,
     err: Option<std::process::ChildStderr>,
     feed: Option<Feed<'a>>,
+    /// Keep the job's stdin open once the block is written, until the job
+    /// has ended (`-S`: the end of the ssh channel's input means parx went
+    /// away).
+    hold: bool,
 }
 
 fn drain(
@@ -701,7 +707,10 @@ fn drain(
         mut out,
         mut err,
         mut feed,
+        hold,
     } = pipes;
+    // The job's stdin, held open after its block (`hold`).
+    let mut held = None;
     let mut splitters = [LineSplitter::default(), LineSplitter::default()];
     // After the first failure the rest of the output is read and dropped,
     // so the job never blocks on a full pipe.
@@ -739,6 +748,9 @@ fn drain(
             if let Some(f) = feed.as_mut() {
                 if f.write_some() {
                     unread = f.left();
+                    if hold {
+                        held = f.pipe.take();
+                    }
                     feed = None; // all written (closing stdin ends it), or refused
                 }
             }
@@ -821,6 +833,7 @@ fn drain(
             }
         }
     }
+    drop(held);
     (stdout_bytes, unread)
 }
 

@@ -13,7 +13,9 @@
 //! parx keeps open for the job's life: when the channel closes (parx was
 //! interrupted, the job timed out, the connection dropped) it terminates
 //! the job's whole process group. So Ctrl-C leaves nothing running on the
-//! remote host either.
+//! remote host either. A `--pipe` block comes first on that stdin, its
+//! length given on the command line; the wrapper takes it off before it
+//! starts watching.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -171,19 +173,35 @@ pub struct Remote {
 }
 
 /// The remote side of every job: `$1` is the command line, `$2`/`$3` the
-/// job's sequence number and slot. The job gets /dev/null as stdin; a
-/// watcher reads the channel (through fd 3: sh gives background commands
-/// /dev/null as stdin) until it closes, then terminates the job's group
-/// (or the job, without setsid).
+/// job's sequence number and slot, `$4` (`--pipe`) the size of the block
+/// that comes first on the channel's stdin, or empty.
+///
+/// The job must not read the channel itself: parx holds the channel's stdin
+/// open, writing nothing (more), for as long as the job runs, and a watcher
+/// reads it (through fd 3: sh gives background commands /dev/null as
+/// stdin) until it closes (parx was interrupted, the job timed out, the
+/// connection dropped), then terminates the job's group (or the job,
+/// without setsid). So the job's stdin is /dev/null, or for `--pipe` a
+/// pipe from `cat` that gives it its block: the block is first copied from
+/// the channel into a temporary file, unlinked once open (a pipe, not the
+/// file, so that the job sees the same stdin as a local `--pipe` job). A
+/// block cut short (the channel closed while it came) runs nothing.
 ///
 /// `wait` reports a job killed by a signal as 128 + the signal, as GNU
-/// parallel's remote wrapper does; its own message goes nowhere (dash
-/// would add "Killed" to the job's stderr).
+/// parallel's remote wrapper does. Shells' own messages go nowhere (dash
+/// would add "Killed" to the job's stderr); the job's stderr is fd 5.
 const WRAPPER: &str = "export PARX_SEQ=\"$2\" PARX_SLOT=\"$3\" PARALLEL_SEQ=\"$2\" PARALLEL_JOBSLOT=\"$3\"; \
 exec 3<&0; \
-if command -v setsid >/dev/null 2>&1; then setsid sh -c \"$1\" </dev/null 3<&- & \
-else sh -c \"$1\" </dev/null 3<&- & fi; \
-p=$!; \
+if [ -n \"$4\" ]; then \
+f=$(mktemp \"${TMPDIR:-/tmp}/parx-block.XXXXXX\") || exit 255; \
+head -c \"$4\" <&3 >\"$f\"; \
+if [ \"$(($(wc -c <\"$f\")))\" -ne \"$4\" ]; then rm -f \"$f\"; exit 255; fi; \
+exec 4<\"$f\"; rm -f \"$f\"; \
+j='exec 5>&2 2>/dev/null; cat <&4 | sh -c \"$1\" 4<&- 2>&5 5>&-'; \
+else exec 4</dev/null; j='exec sh -c \"$1\" <&4 4<&-'; fi; \
+if command -v setsid >/dev/null 2>&1; then setsid sh -c \"$j\" parx \"$1\" 3<&- & \
+else sh -c \"$j\" parx \"$1\" 3<&- & fi; \
+p=$!; exec 4<&-; \
 { while read -r _ <&3; do :; done; kill -TERM -\"$p\" 2>/dev/null || kill -TERM \"$p\" 2>/dev/null; } 2>/dev/null & \
 w=$!; exec 3<&-; wait \"$p\" 2>/dev/null; s=$?; kill \"$w\" 2>/dev/null; exit \"$s\"";
 
@@ -571,14 +589,25 @@ impl Remote {
     }
 
     /// The local argv that runs `line` (a shell command line) as job `seq`
-    /// in `slot` on `host`.
-    pub fn job_argv(&self, host: &Host, line: &[u8], seq: u64, slot: usize) -> Vec<OsString> {
+    /// in `slot` on `host`; with `block_bytes` (`--pipe`), the job reads
+    /// that many bytes, the first ones written to ssh's stdin.
+    pub fn job_argv(
+        &self,
+        host: &Host,
+        line: &[u8],
+        seq: u64,
+        slot: usize,
+        block_bytes: Option<u64>,
+    ) -> Vec<OsString> {
         let control = host.control.as_ref().expect("a remote host");
         let mut remote = b"sh -c ".to_vec();
         remote.extend(quote(WRAPPER.as_bytes()));
         remote.extend_from_slice(b" parx ");
         remote.extend(quote(line));
         remote.extend_from_slice(format!(" {seq} {}", slot + 1).as_bytes());
+        if let Some(bytes) = block_bytes {
+            remote.extend_from_slice(format!(" {bytes}").as_bytes());
+        }
         let mut argv: Vec<OsString> = self.ssh.clone();
         argv.push("-o".into());
         argv.push(format!("ControlPath={}", control.display()).into());
