@@ -567,3 +567,82 @@ fn remote_signal_deaths_are_logged_as_gnu_parallel_logs_them() {
     assert_eq!(parx.3[1][2..4], ["143", "0"]);
     assert_eq!(String::from_utf8_lossy(&parx.2), "");
 }
+
+/// Lets remote job `n` (blocked in `cat gate/n`, a named pipe in the test
+/// user's home) go on: opens the pipe for writing, from a thread since that
+/// waits for the job to open it, and closes it.
+fn release(sshd: &Sshd, n: u32) -> std::thread::JoinHandle<()> {
+    let fifo = sshd.home().join(format!("gate/{n}"));
+    std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(fifo)))
+}
+
+/// Whether remote job `n` is waiting in `cat gate/n`.
+fn waiting(sshd: &Sshd, n: u32) -> bool {
+    let wanted = format!("cat gate/{n}");
+    sshd.processes_of_user()
+        .iter()
+        .any(|(_, cmd)| *cmd == wanted)
+}
+
+/// `--slf FILE` is read again when it changes, as GNU parallel does: a
+/// host added starts taking jobs at once, a host taken away finishes its
+/// running job and takes no new one.
+#[test]
+fn slf_is_read_again_when_it_changes() {
+    let sshd = Sshd::start(&["h1", "h2"]);
+    let env = Env::new();
+    let jobs = 6;
+    let fifos: Vec<String> = (1..=jobs).map(|n| format!("gate/{n}")).collect();
+    let made = sshd.run("h1", &format!("mkdir gate && mkfifo {}", fifos.join(" ")));
+    assert!(made.status.success(), "{made:?}");
+    let slf = env.write("hosts", "# the hosts\n1/h1\n");
+    let inputs: Vec<String> = (1..=jobs).map(|n| n.to_string()).collect();
+    let run = env
+        .parx(["--ssh", &sshd.ssh_command(), "--slf"])
+        .arg_last([slf.to_str().unwrap(), "--joblog", "log", "-k"])
+        .arg_last(["cat gate/{}; echo {} $PARX_SLOT", ":::"])
+        .arg_last(&inputs)
+        .spawn_guarded();
+    wait_for("job 1 on h1", || waiting(&sshd, 1));
+    // h1 goes, h2 comes with two slots: jobs 2 and 3 start there while
+    // job 1 still runs on h1.
+    std::fs::write(&slf, "2/h2\n").unwrap();
+    wait_for("jobs 2 and 3 on h2", || {
+        waiting(&sshd, 2) && waiting(&sshd, 3)
+    });
+    assert!(waiting(&sshd, 1), "job 1 goes on");
+    // Job 1 ends while h2's slots are busy: its slot, now without a host,
+    // must stay idle (it would take job 4 at once).
+    release(&sshd, 1).join().unwrap();
+    wait_for("job 1 in the log", || {
+        std::fs::read_to_string(env.path("log")).is_ok_and(|l| l.contains("\n1\th1\t"))
+    });
+    let releases: Vec<_> = (2..=jobs).map(|n| release(&sshd, n)).collect();
+    let out = run.wait_with_output();
+    for r in releases {
+        r.join().unwrap();
+    }
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), jobs as usize, "{stdout}");
+    // Job 1 ran in slot 1; h2 got two free slots (slot 1 was busy).
+    assert_eq!(lines[0], "1 1", "{stdout}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.ends_with(" 2") || l.ends_with(" 3")),
+        "{stdout}"
+    );
+    let hosts: Vec<(String, String)> = env
+        .job_log("log")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let expected: Vec<(String, String)> = (1..=jobs)
+        .map(|n| (n.to_string(), if n == 1 { "h1" } else { "h2" }.to_string()))
+        .collect();
+    assert_eq!(hosts, expected);
+}
