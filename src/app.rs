@@ -244,7 +244,13 @@ where
         );
         config.slots = fit;
     }
-    execute(Arc::new(config), batcher, jobserver, remote, control)
+    execute(
+        Arc::new(config),
+        batcher,
+        jobserver,
+        remote.map(Arc::new),
+        control,
+    )
 }
 
 /// GNU parallel options parx does not have yet: a clear word instead of
@@ -602,7 +608,7 @@ fn execute(
     config: Arc<Config>,
     mut batcher: Jobs,
     jobserver: Option<make::Jobserver>,
-    remote: Option<remote::Remote>,
+    remote: Option<Arc<remote::Remote>>,
     control: Option<Arc<Control>>,
 ) -> Exit {
     // --resume skips the logged jobs (not when --retry-failed took the
@@ -790,274 +796,344 @@ fn execute(
             .spawn(move || gate.evict_while_short(&control, &terminal, &evict_done))
             .expect("cannot start the --memfree thread")
     });
-    let pool = schedule::run_pool(config.slots, &queue, &control, |slot, job: Job| {
-        thread_local! {
-            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-        }
-        let mut job = job;
-        // --cat: the block becomes a temporary file, named by {}; it is
-        // removed when the job is done (the guard's drop).
-        let _cat_file = match (config.pipe_cat, job.input.take()) {
-            (true, Some(block)) => match pipe::to_temp_file(&block, &config.exec.tmpdir) {
-                Ok(file) => {
-                    job.args = [file.path().as_os_str().as_encoded_bytes()]
-                        .into_iter()
-                        .collect();
-                    Some(file)
-                }
-                Err(err) => {
-                    terminal.message(&format!(
-                        "parx: --cat: cannot write block {} to {}: {err}\n",
-                        job.seq,
-                        config.exec.tmpdir.display()
-                    ));
-                    control.stop(StopCause::OwnError);
-                    return;
-                }
-            },
-            (_, input) => {
-                job.input = input;
-                None
-            }
-        };
-        // --fifo: the block goes through a named pipe, named by {}.
-        let fifo = match (config.pipe_fifo, &job.input) {
-            (true, Some(_)) => match pipe::make_fifo(&config.exec.tmpdir) {
-                Ok(path) => {
-                    job.args = [path.as_os_str().as_encoded_bytes()].into_iter().collect();
-                    Some(path)
-                }
-                Err(err) => {
-                    terminal.message(&format!(
-                        "parx: --fifo: cannot make a named pipe in {}: {err}\n",
-                        config.exec.tmpdir.display()
-                    ));
-                    control.stop(StopCause::OwnError);
-                    return;
-                }
-            },
-            _ => None,
-        };
-        let fill = Fill {
-            seq: job.seq,
-            slot: slot + 1,
-            args: job.args.as_args(),
-        };
-        // The job's host (None: this machine); another one for a later
-        // attempt if this one's connection is lost.
-        let pick_host = || {
-            remote
-                .as_ref()
-                .map(|r| (r, r.host_of(slot)))
-                .filter(|(_, h)| !h.is_local())
-        };
-        let mut host = pick_host();
-        // -S staging: this job's directory and files on its host.
-        let render = |templates: &[template::Template]| -> Vec<Vec<u8>> {
-            templates
-                .iter()
-                .map(|t| {
-                    let mut text = Vec::new();
-                    t.render_line(&fill, false, &mut text);
-                    text
-                })
-                .collect()
-        };
-        let workdir = host.and_then(|_| config.staging.dir_for(job.seq));
-        let (sent, wanted) = match host {
-            Some(_) => (
-                render(&config.staging.transfer),
-                render(&config.staging.returns),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
-        let line_for = |host: Option<(&remote::Remote, &remote::Host)>| {
-            let line = match (host, config.template.direct()) {
-                (Some((remote, host)), _) => {
-                    let mut remote_line = config.staging.prelude(workdir.as_deref());
-                    remote_line.extend(fill_line(&config, &fill));
-                    let argv = remote.job_argv(host, &remote_line, job.seq, slot);
-                    CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
-                }
-                (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
-                (None, None) => CommandLine::Shell(fill_line(&config, &fill)),
-            };
-            match &config.slurm {
-                Some(slurm) => CommandLine::Direct(slurm.wrap(&line, &config.exec.shell)),
-                None => line,
-            }
-        };
-        let mut line = line_for(host);
-        // The shell line, for -v, messages and the job log: already built when
-        // the job runs through the shell.
-        let text = |line: &CommandLine| match line {
-            CommandLine::Shell(shell_line) => shell_line.clone(),
-            CommandLine::Direct(_) => fill_line(&config, &fill),
-        };
-        if config.verbose {
-            let mut text = text(&line);
-            text.push(b'\n');
-            terminal.message(&String::from_utf8_lossy(&text));
-        }
-        // The host this job's files were sent to, and the one it last ran on.
-        let mut staged: Option<&remote::Host> = None;
-        let mut ran_on = None;
-        let mut attempt = 1;
-        // The previous failed attempt, reported if parx stops before the next.
-        let mut previous = None;
-        let outcome = loop {
-            // -S: the files go to this attempt's host first.
-            if let Some((remote, on)) =
-                host.filter(|(_, h)| staged.map(|s| s.name != h.name).unwrap_or(true))
-            {
-                if let Err(why) = remote.send(on, &sent, workdir.as_deref()) {
-                    terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, on.name));
-                    let failed = exec::Outcome::not_run(exec::Status::NotStarted(255));
-                    let lost = remote.newly_lost(on);
-                    if lost {
-                        report_lost(&terminal, &on.name);
-                    }
-                    if !lost || attempt >= config.attempts || control.is_stopping() {
-                        break Some(failed);
-                    }
-                    previous = Some(failed);
-                    attempt += 1;
-                    host = pick_host();
-                    line = line_for(host);
-                    continue;
-                }
-                staged = Some(on);
-            }
-            if !gate.wait_open(&control) {
-                break previous;
-            }
-            if let Some(delay) = config.delay {
-                pacer.wait_turn(delay);
-            }
-            // Under make, each attempt runs on one of make's tokens, taken
-            // only once the gates above are open.
-            let token = match &jobserver {
-                Some(js) => match js.take(&control) {
-                    Some(token) => Some(token),
-                    None => break previous,
-                },
-                None => None,
-            };
-            let spec = JobSpec {
-                line: &line,
-                seq: job.seq,
-                slot,
-                tag: tag_for(&config, &fill),
-                timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
-                input: job.input.as_ref(),
-                // A remote job's wrapper ends it when this closes.
-                hold_stdin: host.is_some(),
-                fifo: fifo.as_deref(),
-            };
-            halt.job_started();
-            ran_on = host;
-            let outcome = SCRATCH.with(|s| {
-                exec::run_job(
-                    &spec,
-                    &config.exec,
-                    &control,
-                    &terminal,
-                    &mut s.borrow_mut(),
-                )
-            });
-            if let (Some(js), Some(token)) = (&jobserver, token) {
-                js.give_back(token);
-            }
-            if outcome.timed_out {
-                terminal.message(&format!(
-                    "parx: job {} timed out after {:.3}s: {}\n",
-                    job.seq,
-                    outcome.runtime.as_secs_f64(),
-                    String::from_utf8_lossy(&text(&line))
-                ));
-            } else if !outcome.is_failure() {
-                runtimes.record(outcome.runtime);
-            }
-            // ssh's own failure: if the host's connection is gone, later
-            // attempts (and jobs) go to the other hosts.
-            if let Some((remote, on)) = host.filter(|_| outcome.status == exec::Status::Exited(255))
-            {
-                if remote.newly_lost(on) {
-                    report_lost(&terminal, &on.name);
-                }
-                if on.is_down() {
-                    host = pick_host();
-                    line = line_for(host);
-                }
-            }
-            // --retries: only the last attempt's output is kept.
-            if !outcome.is_failure() || attempt >= config.attempts || control.is_stopping() {
-                break Some(outcome);
-            }
-            previous = Some(outcome);
-            attempt += 1;
-        };
-        let Some(mut outcome) = outcome else { return };
-        // (Nothing can be fetched from a host that was lost.)
-        if let Some((remote, host)) = ran_on.filter(|(_, h)| !h.is_down()) {
-            let fetched = remote.fetch(host, &wanted, workdir.as_deref());
-            if let Err(why) = &fetched {
-                terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, host.name));
-                if outcome.status.is_success() {
-                    outcome.status = exec::Status::Exited(255);
-                }
-            }
-            let per_job_dir = config.staging.workdir == Some(remote::Workdir::PerJob);
-            if config.staging.cleanup || per_job_dir {
-                let files: Vec<Vec<u8>> = if config.staging.cleanup {
-                    sent.iter().chain(&wanted).cloned().collect()
-                } else {
-                    Vec::new()
+    // --slf: the file is looked at once a second (as GNU parallel, which
+    // looks at most once a second); when it changed, hosts are added and
+    // taken away while jobs run. Ends when `slf_stop` is dropped.
+    let (slf_stop, slf_stopped) = mpsc::channel::<()>();
+    let slf_watcher = match (&remote, &config.login_file) {
+        (Some(remote), Some(file)) => {
+            let (remote, control) = (Arc::clone(remote), Arc::clone(&control));
+            let (terminal, config) = (Arc::clone(&terminal), Arc::clone(&config));
+            let mut file = file.clone();
+            let watch = move || {
+                let dir = match &config.staging.workdir {
+                    Some(remote::Workdir::Dir(d)) => Some(d.as_slice()),
+                    _ => None,
                 };
-                if let Err(why) = remote.clean(host, &files, workdir.as_deref(), per_job_dir) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    slf_stopped.recv_timeout(std::time::Duration::from_secs(1))
+                {
+                    if control.is_stopping() {
+                        break;
+                    }
+                    let Some(warnings) =
+                        remote.reread(&mut file, &control, &config.staging.basefiles, dir)
+                    else {
+                        continue;
+                    };
+                    // (A connection given up because the run is over is no news.)
+                    if let Err(mpsc::TryRecvError::Disconnected) = slf_stopped.try_recv() {
+                        break;
+                    }
+                    for warning in warnings {
+                        terminal.message(&format!("parx: warning: {warning}\n"));
+                    }
+                    // (This undoes SIGUSR1 and SIGUSR2.)
+                    control.set_slot_limit(remote.slots());
+                }
+            };
+            Some(
+                std::thread::Builder::new()
+                    .name("parx-slf".into())
+                    .spawn(watch)
+                    .expect("cannot start the --slf thread"),
+            )
+        }
+        _ => None,
+    };
+    // --slf: a slot whose host was taken away takes no new job.
+    let is_open = |slot| remote.as_ref().map_or(true, |r| r.is_open(slot));
+    let pool = schedule::run_pool_open(
+        config.slots,
+        &queue,
+        &control,
+        is_open,
+        |slot, job: Job| {
+            thread_local! {
+                static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+            }
+            let mut job = job;
+            // --cat: the block becomes a temporary file, named by {}; it is
+            // removed when the job is done (the guard's drop).
+            let _cat_file = match (config.pipe_cat, job.input.take()) {
+                (true, Some(block)) => match pipe::to_temp_file(&block, &config.exec.tmpdir) {
+                    Ok(file) => {
+                        job.args = [file.path().as_os_str().as_encoded_bytes()]
+                            .into_iter()
+                            .collect();
+                        Some(file)
+                    }
+                    Err(err) => {
+                        terminal.message(&format!(
+                            "parx: --cat: cannot write block {} to {}: {err}\n",
+                            job.seq,
+                            config.exec.tmpdir.display()
+                        ));
+                        control.stop(StopCause::OwnError);
+                        return;
+                    }
+                },
+                (_, input) => {
+                    job.input = input;
+                    None
+                }
+            };
+            // --fifo: the block goes through a named pipe, named by {}.
+            let fifo = match (config.pipe_fifo, &job.input) {
+                (true, Some(_)) => match pipe::make_fifo(&config.exec.tmpdir) {
+                    Ok(path) => {
+                        job.args = [path.as_os_str().as_encoded_bytes()].into_iter().collect();
+                        Some(path)
+                    }
+                    Err(err) => {
+                        terminal.message(&format!(
+                            "parx: --fifo: cannot make a named pipe in {}: {err}\n",
+                            config.exec.tmpdir.display()
+                        ));
+                        control.stop(StopCause::OwnError);
+                        return;
+                    }
+                },
+                _ => None,
+            };
+            let fill = Fill {
+                seq: job.seq,
+                slot: slot + 1,
+                args: job.args.as_args(),
+            };
+            // The job's host (None: this machine); another one for a later
+            // attempt if this one's connection is lost.
+            let _occupied = remote.as_ref().map(|r| r.occupy(slot));
+            let pick_host = || {
+                remote
+                    .as_deref()
+                    .map(|r| (r, r.host_of(slot)))
+                    .filter(|(_, h)| !h.is_local())
+            };
+            let mut host = pick_host();
+            // -S staging: this job's directory and files on its host.
+            let render = |templates: &[template::Template]| -> Vec<Vec<u8>> {
+                templates
+                    .iter()
+                    .map(|t| {
+                        let mut text = Vec::new();
+                        t.render_line(&fill, false, &mut text);
+                        text
+                    })
+                    .collect()
+            };
+            let workdir = host.as_ref().and_then(|_| config.staging.dir_for(job.seq));
+            let (sent, wanted) = match host {
+                Some(_) => (
+                    render(&config.staging.transfer),
+                    render(&config.staging.returns),
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            let line_for = |host: &Option<(&remote::Remote, Arc<remote::Host>)>| {
+                let line = match (host, config.template.direct()) {
+                    (Some((remote, host)), _) => {
+                        let mut remote_line = config.staging.prelude(workdir.as_deref());
+                        remote_line.extend(fill_line(&config, &fill));
+                        // --pipe: the block goes through ssh's stdin.
+                        let block_bytes = job
+                            .input
+                            .as_ref()
+                            .map(|b| b.header.len() as u64 + b.body.len());
+                        let argv = remote.job_argv(host, &remote_line, job.seq, slot, block_bytes);
+                        CommandLine::Direct(argv.iter().map(|a| a.as_encoded_bytes()).collect())
+                    }
+                    (None, Some(plan)) => CommandLine::Direct(plan.render(&fill)),
+                    (None, None) => CommandLine::Shell(fill_line(&config, &fill)),
+                };
+                match &config.slurm {
+                    Some(slurm) => CommandLine::Direct(slurm.wrap(&line, &config.exec.shell)),
+                    None => line,
+                }
+            };
+            let mut line = line_for(&host);
+            // The shell line, for -v, messages and the job log: already built when
+            // the job runs through the shell.
+            let text = |line: &CommandLine| match line {
+                CommandLine::Shell(shell_line) => shell_line.clone(),
+                CommandLine::Direct(_) => fill_line(&config, &fill),
+            };
+            if config.verbose {
+                let mut text = text(&line);
+                text.push(b'\n');
+                terminal.message(&String::from_utf8_lossy(&text));
+            }
+            // The host this job's files were sent to, and the one it last ran on.
+            let mut staged: Option<Arc<remote::Host>> = None;
+            let mut ran_on = None;
+            let mut attempt = 1;
+            // The previous failed attempt, reported if parx stops before the next.
+            let mut previous = None;
+            let outcome = loop {
+                // -S: the files go to this attempt's host first.
+                if let Some((remote, on)) = host
+                    .as_ref()
+                    .filter(|(_, h)| staged.as_ref().map_or(true, |s| !Arc::ptr_eq(s, h)))
+                {
+                    if let Err(why) = remote.send(on, &sent, workdir.as_deref()) {
+                        terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, on.name));
+                        let failed = exec::Outcome::not_run(exec::Status::NotStarted(255));
+                        let lost = remote.newly_lost(on);
+                        if lost {
+                            report_lost(&terminal, &on.name);
+                        }
+                        if !lost || attempt >= config.attempts || control.is_stopping() {
+                            break Some(failed);
+                        }
+                        previous = Some(failed);
+                        attempt += 1;
+                        host = pick_host();
+                        line = line_for(&host);
+                        continue;
+                    }
+                    staged = Some(Arc::clone(on));
+                }
+                if !gate.wait_open(&control) {
+                    break previous;
+                }
+                if let Some(delay) = config.delay {
+                    pacer.wait_turn(delay);
+                }
+                // Under make, each attempt runs on one of make's tokens, taken
+                // only once the gates above are open.
+                let token = match &jobserver {
+                    Some(js) => match js.take(&control) {
+                        Some(token) => Some(token),
+                        None => break previous,
+                    },
+                    None => None,
+                };
+                let spec = JobSpec {
+                    line: &line,
+                    seq: job.seq,
+                    slot,
+                    tag: tag_for(&config, &fill),
+                    timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
+                    input: job.input.as_ref(),
+                    // A remote job's wrapper ends it when this closes.
+                    hold_stdin: host.is_some(),
+                    fifo: fifo.as_deref(),
+                };
+                halt.job_started();
+                ran_on.clone_from(&host);
+                let outcome = SCRATCH.with(|s| {
+                    exec::run_job(
+                        &spec,
+                        &config.exec,
+                        &control,
+                        &terminal,
+                        &mut s.borrow_mut(),
+                    )
+                });
+                if let (Some(js), Some(token)) = (&jobserver, token) {
+                    js.give_back(token);
+                }
+                if outcome.timed_out {
                     terminal.message(&format!(
-                        "parx: job {} on {}: cleaning up: {why}\n",
-                        job.seq, host.name
+                        "parx: job {} timed out after {:.3}s: {}\n",
+                        job.seq,
+                        outcome.runtime.as_secs_f64(),
+                        String::from_utf8_lossy(&text(&line))
                     ));
+                } else if !outcome.is_failure() {
+                    runtimes.record(outcome.runtime);
+                }
+                // ssh's own failure: if the host's connection is gone, later
+                // attempts (and jobs) go to the other hosts.
+                let moved = host
+                    .as_ref()
+                    .filter(|_| outcome.status == exec::Status::Exited(255))
+                    .is_some_and(|(remote, on)| {
+                        if remote.newly_lost(on) {
+                            report_lost(&terminal, &on.name);
+                        }
+                        on.is_down()
+                    });
+                if moved {
+                    host = pick_host();
+                    line = line_for(&host);
+                }
+                // --retries: only the last attempt's output is kept.
+                if !outcome.is_failure() || attempt >= config.attempts || control.is_stopping() {
+                    break Some(outcome);
+                }
+                previous = Some(outcome);
+                attempt += 1;
+            };
+            let Some(mut outcome) = outcome else { return };
+            // (Nothing can be fetched from a host that was lost.)
+            if let Some((remote, host)) = ran_on.as_ref().filter(|(_, h)| !h.is_down()) {
+                let fetched = remote.fetch(host, &wanted, workdir.as_deref());
+                if let Err(why) = &fetched {
+                    terminal.message(&format!("parx: job {} on {}: {why}\n", job.seq, host.name));
+                    if outcome.status.is_success() {
+                        outcome.status = exec::Status::Exited(255);
+                    }
+                }
+                let per_job_dir = config.staging.workdir == Some(remote::Workdir::PerJob);
+                if config.staging.cleanup || per_job_dir {
+                    let files: Vec<Vec<u8>> = if config.staging.cleanup {
+                        sent.iter().chain(&wanted).cloned().collect()
+                    } else {
+                        Vec::new()
+                    };
+                    if let Err(why) = remote.clean(host, &files, workdir.as_deref(), per_job_dir) {
+                        terminal.message(&format!(
+                            "parx: job {} on {}: cleaning up: {why}\n",
+                            job.seq, host.name
+                        ));
+                    }
                 }
             }
-        }
-        let table = matches!(config.results, Some(SaveTo::Table(..)));
-        let command = if config.joblog.is_some() || config.halt.is_some() || table {
-            text(&line)
-        } else {
-            Vec::new()
-        };
-        // A job killed by a stop (a signal, --halt now) does not count
-        // towards --halt (the output thread drops it).
-        let halt_status = if outcome.stopped {
-            None
-        } else {
-            halt.check(&outcome, &command, &control, &terminal)
-        };
-        // --results DIR is named by one value per input source; a
-        // --results table lists them all, as GNU parallel.
-        let values = match &config.results {
-            Some(SaveTo::Dir(_)) => job
-                .args
-                .iter()
-                .take(config.sources.len())
-                .map(<[u8]>::to_vec)
-                .collect(),
-            Some(SaveTo::Table(..)) => job.args.iter().map(<[u8]>::to_vec).collect(),
-            None => Vec::new(),
-        };
-        // The output thread only goes away when this pool is done.
-        let _ = done_tx.send(Finished {
-            seq: job.seq,
-            outcome,
-            command,
-            halt_status,
-            values,
-            host: ran_on.or(host).map(|(_, h)| h.name.clone()),
-        });
-    });
+            let table = matches!(config.results, Some(SaveTo::Table(..)));
+            let command = if config.joblog.is_some() || config.halt.is_some() || table {
+                text(&line)
+            } else {
+                Vec::new()
+            };
+            // A job killed by a stop (a signal, --halt now) does not count
+            // towards --halt (the output thread drops it).
+            let halt_status = if outcome.stopped {
+                None
+            } else {
+                halt.check(&outcome, &command, &control, &terminal)
+            };
+            // --results DIR is named by one value per input source; a
+            // --results table lists them all, as GNU parallel.
+            let values = match &config.results {
+                Some(SaveTo::Dir(_)) => job
+                    .args
+                    .iter()
+                    .take(config.sources.len())
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+                Some(SaveTo::Table(..)) => job.args.iter().map(<[u8]>::to_vec).collect(),
+                None => Vec::new(),
+            };
+            // The output thread only goes away when this pool is done.
+            let _ = done_tx.send(Finished {
+                seq: job.seq,
+                outcome,
+                command,
+                halt_status,
+                values,
+                host: ran_on.or(host).map(|(_, h)| h.name.clone()),
+            });
+        },
+    );
     drop(evictor);
+    drop(slf_stop);
+    if let Some(watcher) = slf_watcher {
+        if let Some(remote) = &remote {
+            remote.stop_connecting();
+        }
+        let _ = watcher.join();
+    }
     // --basefile with --cleanup: the base files go once every job is done.
     if let Some(remote) = remote.as_ref().filter(|_| config.staging.cleanup) {
         let dir = match &config.staging.workdir {

@@ -274,6 +274,10 @@ pub struct Cli {
     pub sshlogin: Vec<String>,
 
     /// Read -S hosts from FILE, one [N/]HOST per line (# comments).
+    ///
+    /// FILE is looked at once a second while jobs run; when it changed,
+    /// hosts added start taking jobs and hosts taken away finish their
+    /// running jobs and take no new ones (as GNU parallel).
     #[arg(
         long = "slf",
         visible_alias = "sshloginfile",

@@ -13,7 +13,7 @@ use crate::exec::{Dialect, ExecSettings, JobStdin, OutputMode};
 use crate::input::{self, SourceKind, SourceSpec};
 use crate::joblog::Retry;
 use crate::pipe::{unescape, BlockSize, Header, PipeSpec, Separator};
-use crate::remote::{parse_logins, LoginSpec, Staging, Workdir};
+use crate::remote::{parse_logins, LoginFile, LoginSpec, Staging, Workdir};
 use crate::signal::{default_termseq, TermStep};
 use crate::slurm::Slurm;
 use crate::sys;
@@ -79,6 +79,8 @@ pub struct Config {
     pub pipe: Option<PipeSpec>,
     /// `-S`: the hosts jobs run on (empty: this machine only).
     pub logins: Vec<LoginSpec>,
+    /// `--slf`: read again when it changes, to add and take away hosts.
+    pub login_file: Option<LoginFile>,
     /// `--ssh` / `$PARX_SSH`: the ssh command and its options.
     pub ssh: Vec<OsString>,
     /// Files moved around remote jobs, their directory, their environment.
@@ -509,25 +511,25 @@ fn here_for_remote() -> Vec<u8> {
     }
 }
 
-/// `-S` values and `--slf FILE` lines, as [`LoginSpec`]s.
+/// `-S` values and `--slf FILE` lines, as [`LoginSpec`]s, and the file
+/// to read again when it changes.
 fn ssh_logins(
     values: &[String],
     file: Option<&std::path::Path>,
-) -> Result<Vec<LoginSpec>, UsageError> {
+) -> Result<(Vec<LoginSpec>, Option<LoginFile>), UsageError> {
     let mut logins = Vec::new();
     for value in values {
         logins.extend(parse_logins(value).map_err(UsageError)?);
     }
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("--slf {}: {e}", path.display())))?;
-        for line in text.lines().map(str::trim) {
-            if !line.is_empty() && !line.starts_with('#') {
-                logins.extend(parse_logins(line).map_err(UsageError)?);
-            }
-        }
-    }
-    Ok(logins)
+    let Some(path) = file else {
+        return Ok((logins, None));
+    };
+    let mut file = LoginFile {
+        path: path.to_path_buf(),
+        fixed: logins,
+        seen: None,
+    };
+    Ok((file.read().map_err(UsageError)?, Some(file)))
 }
 
 /// Number of CPUs parx may use.
@@ -670,7 +672,7 @@ impl Config {
         };
 
         let shell = shell_program(cli.shell.clone().or_else(|| std::env::var_os("PARX_SHELL")))?;
-        let logins = ssh_logins(&cli.sshlogin, cli.sshloginfile.as_deref())?;
+        let (logins, login_file) = ssh_logins(&cli.sshlogin, cli.sshloginfile.as_deref())?;
         let ssh = match cli.ssh.clone().or_else(|| std::env::var_os("PARX_SSH")) {
             Some(cmd) => shell_program(Some(cmd))?,
             None => vec![OsString::from("ssh")],
@@ -717,8 +719,13 @@ impl Config {
                     .into(),
             ));
         }
-        if !logins.is_empty() && pipe.is_some() {
-            return Err(UsageError("--pipe with -S is not supported yet".into()));
+        // A remote job reads its block from ssh's stdin, which must say how
+        // long it is up front: not a --round-robin stream. --cat and --fifo
+        // name a local file the remote job could not open.
+        if !logins.is_empty() && (cli.round_robin || cli.cat || cli.fifo) {
+            return Err(UsageError(
+                "--round-robin, --cat and --fifo cannot be used with -S".into(),
+            ));
         }
         // A template that needs the shell would fail every job without one:
         // say so once, up front.
@@ -834,6 +841,7 @@ impl Config {
             pipe,
             pipe_cat: cli.cat,
             logins,
+            login_file,
             ssh,
             staging,
             slurm,

@@ -301,8 +301,9 @@ pub struct JobSpec<'a> {
     /// `--fifo`: write the block to this named pipe (the job opens it)
     /// instead of the job's stdin.
     pub fifo: Option<&'a std::path::Path>,
-    /// Give the job a pipe as stdin that parx holds open, writing nothing,
-    /// until the job has ended (`-S`: the remote side watches it).
+    /// Give the job a pipe as stdin that parx holds open until the job has
+    /// ended, writing nothing (or, with `input`, nothing after the block):
+    /// `-S`, where the remote side watches it.
     pub hold_stdin: bool,
 }
 
@@ -446,6 +447,7 @@ fn spawn_and_run(
         feed: job
             .input
             .and_then(|block| Feed::start(&mut child, write_end, block, job.fifo)),
+        hold: job.hold_stdin,
     };
     let (stdout_bytes, (input_sent, mut input_unread)) = drain(
         pipes,
@@ -750,6 +752,10 @@ struct Pipes<'a> {
     out: Option<std::process::ChildStdout>,
     err: Option<std::process::ChildStderr>,
     feed: Option<Feed<'a>>,
+    /// Keep the job's stdin open once the block is written, until the job
+    /// has ended (`-S`: the end of the ssh channel's input means parx went
+    /// away).
+    hold: bool,
 }
 
 fn drain(
@@ -765,7 +771,10 @@ fn drain(
         mut out,
         mut err,
         mut feed,
+        hold,
     } = pipes;
+    // The job's stdin, held open after its block (`hold`).
+    let mut held = None;
     let mut splitters = [LineSplitter::default(), LineSplitter::default()];
     // After the first failure the rest of the output is read and dropped,
     // so the job never blocks on a full pipe.
@@ -804,6 +813,9 @@ fn drain(
             if let Some(f) = feed.as_mut() {
                 if f.write_some() {
                     (sent, unread) = (f.written, f.left());
+                    if hold {
+                        held = f.pipe.take();
+                    }
                     feed = None; // all written (closing stdin ends it), or refused
                 }
             }
@@ -886,6 +898,7 @@ fn drain(
             }
         }
     }
+    drop(held);
     (stdout_bytes, (sent, unread))
 }
 

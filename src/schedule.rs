@@ -154,6 +154,26 @@ where
     T: Send,
     F: Fn(usize, T) + Sync,
 {
+    run_pool_open(slots, queue, control, |_| true, work)
+}
+
+/// [`run_pool`], where a slot below the limit also takes jobs only while
+/// `is_open(slot)` (`--slf`: a slot whose host was taken away is closed,
+/// and opens again when a host added later gets it). A closed slot's
+/// thread ends after its running job; the pool looks at closed slots
+/// again every 50 ms.
+pub fn run_pool_open<T, F, O>(
+    slots: usize,
+    queue: &Queue<T>,
+    control: &Control,
+    is_open: O,
+    work: F,
+) -> std::io::Result<()>
+where
+    T: Send,
+    F: Fn(usize, T) + Sync,
+    O: Fn(usize) -> bool + Sync,
+{
     // Which slots have a thread, and whether the queue has run dry.
     #[derive(Default)]
     struct Threads {
@@ -178,16 +198,16 @@ where
             } else {
                 // Start a thread for every slot below the limit that has none.
                 for slot in 0..wanted.min(cap) {
-                    if state.live.get(slot).copied().unwrap_or(false) {
+                    if state.live.get(slot).copied().unwrap_or(false) || !is_open(slot) {
                         continue;
                     }
                     let (threads, ended) = (&threads, &ended);
-                    let work = &work;
+                    let (work, is_open) = (&work, &is_open);
                     let started = std::thread::Builder::new()
                         .name(format!("parx-slot-{}", slot + 1))
                         .stack_size(256 * 1024)
                         .spawn_scoped(scope, move || {
-                            let retired = || slot >= control.slot_limit();
+                            let retired = || slot >= control.slot_limit() || !is_open(slot);
                             let mut dry = false;
                             while !retired() {
                                 match queue.take_unless(control, retired) {

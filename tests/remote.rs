@@ -366,3 +366,283 @@ fn workdir_dot_is_this_directory_below_home() {
         sshd.home().join(&name).display().to_string()
     );
 }
+
+/// `--pipe -S`: each block goes to its remote job through ssh's stdin,
+/// byte for byte (all 256 byte values, no final newline), and the job log
+/// has what a local `--pipe` run logs, but the host.
+#[test]
+fn pipe_blocks_reach_remote_jobs_byte_exact() {
+    let sshd = Sshd::start(&["h1", "h2"]);
+    let env = Env::new();
+    // 2.5 MB of pseudo-random bytes, cut into ~13 blocks of 200 KB.
+    let mut state = crate::util::test_seed() | 1;
+    let data: Vec<u8> = (0..2_500_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    assert!((0..=255u8).all(|b| data.contains(&b)));
+    let pipe = ["--pipe", "--block", "200k", "--recend", "", "-k"];
+    let out = parx_remote(&env, &sshd, "2/h1,2/h2")
+        .arg_last(pipe)
+        .arg_last(["--joblog", "remote.log", "cat"])
+        .stdin(&data)
+        .output();
+    assert!(
+        out.status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == data, "the blocks came back changed");
+    // Per block: its size and checksum, from remote and local jobs alike.
+    let sums = |run: crate::util::Run, log: &str| {
+        let out = run
+            .arg_last(pipe)
+            .arg_last(["--joblog", log, "wc -c; cksum"])
+            .stdin(&data)
+            .output();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let remote = sums(parx_remote(&env, &sshd, "2/h1,2/h2"), "remote-sums.log");
+    let local = sums(env.parx(["-j", "4"]), "local-sums.log");
+    assert_eq!(remote, local);
+    assert_eq!(remote.lines().count(), 2 * 13, "{remote}");
+    // The logs agree in everything but the host and the times.
+    let columns = |log: &str| {
+        let mut rows: Vec<Vec<String>> = env
+            .job_log(log)
+            .into_iter()
+            .map(|r| [0, 4, 5, 6, 7, 8].iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+        rows
+    };
+    assert_eq!(columns("remote-sums.log"), columns("local-sums.log"));
+    // --pipe-part: the parts go from the file through ssh just as well.
+    env.write("data", &data);
+    let out = parx_remote(&env, &sshd, "2/h1,2/h2")
+        .arg_last(["--pipe-part", "-a", "data", "--block", "300k"])
+        .arg_last(["--recend", "", "-k", "cat"])
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout == data, "the parts came back changed");
+    let hosts: std::collections::BTreeSet<String> = env
+        .job_log("remote.log")
+        .into_iter()
+        .map(|r| r[1].clone())
+        .collect();
+    assert_eq!(hosts.into_iter().collect::<Vec<_>>(), ["h1", "h2"]);
+}
+
+/// Block feeding that has no length up front (`--round-robin`) or that
+/// names a local file (`--cat`, `--fifo`) is refused with -S, before any
+/// connection is made.
+#[test]
+fn pipe_modes_that_cannot_work_remotely_are_refused() {
+    let env = Env::new();
+    for mode in ["--round-robin", "--cat", "--fifo"] {
+        let out = env
+            .parx(["-S", "no-such-host.invalid", "--pipe", mode, "cat"])
+            .output();
+        assert_eq!(out.status.code(), Some(255), "{mode}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot be used with -S"), "{mode}: {err}");
+    }
+}
+
+/// A remote `--pipe` job that reads only the start of its block, or none
+/// of it, succeeds and holds nothing up, and gets a pipe as stdin as a
+/// local one does; the copy of its block on the host is gone once it ends.
+#[test]
+fn a_remote_pipe_job_need_not_read_its_whole_block() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let input: String = (1..=200_000).map(|i| format!("{i}\n")).collect();
+    let out = parx_remote(&env, &sshd, "2/h1")
+        .arg_last([
+            "--pipe",
+            "--block",
+            "300k",
+            "-k",
+            // What the job's stdin is, then the first line of its block
+            // (job 2 reads none of it).
+            "readlink /proc/$$/fd/0 | cut -d: -f1; if [ {#} = 2 ]; then echo none; else head -n 1; fi",
+        ])
+        .stdin(&input)
+        .output();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 8, "{stdout}");
+    assert!(lines.iter().step_by(2).all(|&l| l == "pipe"), "{stdout}");
+    let firsts: Vec<&str> = lines.iter().skip(1).step_by(2).copied().collect();
+    assert_eq!(firsts[..2], ["1", "none"], "{stdout}");
+    assert!(
+        firsts[2..].iter().all(|l| l.parse::<u32>().is_ok()),
+        "{stdout}"
+    );
+    // No job left running, and no copy of a block left in the host's /tmp.
+    wait_for("no remote process left", || {
+        sshd.processes_of_user().is_empty()
+    });
+    let left = sshd.run(
+        "h1",
+        "find /tmp -maxdepth 1 -name 'parx-block.*' -user \"$(id -u)\"",
+    );
+    assert!(left.status.success(), "{left:?}");
+    assert_eq!(String::from_utf8_lossy(&left.stdout), "");
+}
+
+/// `--pipe -S` with Ctrl-C or --timeout: remote jobs that never read their
+/// block are still terminated when the channel closes.
+#[test]
+fn remote_pipe_jobs_end_with_parx() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let input: String = (1..=100_000).map(|i| format!("{i}\n")).collect();
+    let out = parx_remote(&env, &sshd, "2/h1")
+        .arg_last(["--pipe", "--block", "200k", "--timeout", "1", "sleep 37"])
+        .stdin(&input)
+        .output();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    wait_for("no remote process left after --timeout", || {
+        sshd.processes_of_user().is_empty()
+    });
+    let mut run = parx_remote(&env, &sshd, "2/h1")
+        .arg_last(["--pipe", "--block", "200k", "sleep 38"])
+        .stdin(&input)
+        .spawn_guarded();
+    wait_for("remote jobs to start", || {
+        sshd.processes_of_user()
+            .iter()
+            .filter(|(_, cmd)| cmd.starts_with("sleep 38"))
+            .count()
+            == 2
+    });
+    crate::util::send_signal(run.id(), libc::SIGINT);
+    let status = run.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    wait_for("no remote process left after Ctrl-C", || {
+        sshd.processes_of_user().is_empty()
+    });
+}
+
+/// A remote job that ends by a signal (or an exit) shows in the job log
+/// and the exit status as GNU parallel -S shows it (Exitval 128 + the
+/// signal, Signal 0: the remote shell's view), with no shell message
+/// added to its stderr. GNU parallel runs against the same sshd.
+#[test]
+fn remote_signal_deaths_are_logged_as_gnu_parallel_logs_them() {
+    let sshd = Sshd::start(&["h1"]);
+    let env = Env::new();
+    let jobs = ["kill -9 $$", "kill -TERM $$", "exit 3", "echo fine"];
+    let run = |program: &str, log: &str| {
+        let mut cmd = env.command(program);
+        if program == "parallel" {
+            cmd.arg("--will-cite");
+        } else {
+            cmd = env.command(crate::util::parx_bin());
+        }
+        cmd.args(["--ssh", &sshd.ssh_command(), "-S", "1/h1", "-k"])
+            .args(["--joblog", log, ":::"])
+            .args(jobs)
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output().unwrap();
+        let mut rows: Vec<Vec<String>> = env
+            .job_log(log)
+            .into_iter()
+            .map(|r| [0, 1, 6, 7, 8].iter().map(|&i| r[i].clone()).collect())
+            .collect();
+        rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+        (out.status.code(), out.stdout, out.stderr, rows)
+    };
+    let parx = run("parx", "parx.log");
+    let gnu = run("parallel", "gnu.log");
+    assert_eq!(parx, gnu, "parx, then GNU parallel");
+    assert_eq!(parx.3[0][2..4], ["137", "0"]);
+    assert_eq!(parx.3[1][2..4], ["143", "0"]);
+    assert_eq!(String::from_utf8_lossy(&parx.2), "");
+}
+
+/// Lets remote job `n` (blocked in `cat gate/n`, a named pipe in the test
+/// user's home) go on: opens the pipe for writing, from a thread since that
+/// waits for the job to open it, and closes it.
+fn release(sshd: &Sshd, n: u32) -> std::thread::JoinHandle<()> {
+    let fifo = sshd.home().join(format!("gate/{n}"));
+    std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(fifo)))
+}
+
+/// Whether remote job `n` is waiting in `cat gate/n`.
+fn waiting(sshd: &Sshd, n: u32) -> bool {
+    let wanted = format!("cat gate/{n}");
+    sshd.processes_of_user()
+        .iter()
+        .any(|(_, cmd)| *cmd == wanted)
+}
+
+/// `--slf FILE` is read again when it changes, as GNU parallel does: a
+/// host added starts taking jobs at once, a host taken away finishes its
+/// running job and takes no new one.
+#[test]
+fn slf_is_read_again_when_it_changes() {
+    let sshd = Sshd::start(&["h1", "h2"]);
+    let env = Env::new();
+    let jobs = 6;
+    let fifos: Vec<String> = (1..=jobs).map(|n| format!("gate/{n}")).collect();
+    let made = sshd.run("h1", &format!("mkdir gate && mkfifo {}", fifos.join(" ")));
+    assert!(made.status.success(), "{made:?}");
+    let slf = env.write("hosts", "# the hosts\n1/h1\n");
+    let inputs: Vec<String> = (1..=jobs).map(|n| n.to_string()).collect();
+    let run = env
+        .parx(["--ssh", &sshd.ssh_command(), "--slf"])
+        .arg_last([slf.to_str().unwrap(), "--joblog", "log", "-k"])
+        .arg_last(["cat gate/{}; echo {} $PARX_SLOT", ":::"])
+        .arg_last(&inputs)
+        .spawn_guarded();
+    wait_for("job 1 on h1", || waiting(&sshd, 1));
+    // h1 goes, h2 comes with two slots: jobs 2 and 3 start there while
+    // job 1 still runs on h1.
+    std::fs::write(&slf, "2/h2\n").unwrap();
+    wait_for("jobs 2 and 3 on h2", || {
+        waiting(&sshd, 2) && waiting(&sshd, 3)
+    });
+    assert!(waiting(&sshd, 1), "job 1 goes on");
+    // Job 1 ends while h2's slots are busy: its slot, now without a host,
+    // must stay idle (it would take job 4 at once).
+    release(&sshd, 1).join().unwrap();
+    wait_for("job 1 in the log", || {
+        std::fs::read_to_string(env.path("log")).is_ok_and(|l| l.contains("\n1\th1\t"))
+    });
+    let releases: Vec<_> = (2..=jobs).map(|n| release(&sshd, n)).collect();
+    let out = run.wait_with_output();
+    for r in releases {
+        r.join().unwrap();
+    }
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), jobs as usize, "{stdout}");
+    // Job 1 ran in slot 1; h2 got two free slots (slot 1 was busy).
+    assert_eq!(lines[0], "1 1", "{stdout}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.ends_with(" 2") || l.ends_with(" 3")),
+        "{stdout}"
+    );
+    let hosts: Vec<(String, String)> = env
+        .job_log("log")
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let expected: Vec<(String, String)> = (1..=jobs)
+        .map(|n| (n.to_string(), if n == 1 { "h1" } else { "h2" }.to_string()))
+        .collect();
+    assert_eq!(hosts, expected);
+}
