@@ -105,6 +105,18 @@ where
             return Exit::Code(if err.use_stderr() { OWN_ERROR } else { 0 });
         }
     };
+    if cli.number_of_cores || cli.number_of_threads || cli.number_of_sockets {
+        let (sockets, cores, threads) = sys::cpu_topology();
+        let n = if cli.number_of_cores {
+            cores
+        } else if cli.number_of_threads {
+            threads
+        } else {
+            sockets
+        };
+        println!("{n}");
+        return Exit::Code(0);
+    }
     if let Some(shell) = cli.completions {
         let mut command = <cli::Cli as clap::CommandFactory>::command();
         clap_complete::generate(shell, &mut command, "parx", &mut std::io::stdout());
@@ -374,10 +386,6 @@ const NOT_YET: &[&str] = &[
     "--use-cores-instead-of-threads",
     "--use-cpus-instead-of-cores",
     "--embed",
-    "--number-of-cpus",
-    "--number-of-cores",
-    "--number-of-sockets",
-    "--number-of-threads",
     "--max-line-length-allowed",
     "--show-limits",
     "--bibtex",

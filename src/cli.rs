@@ -513,6 +513,19 @@ pub struct Cli {
     #[arg(long = "completions", value_name = "SHELL", exclusive = true)]
     pub completions: Option<clap_complete::Shell>,
 
+    /// Print the number of physical CPU cores of this machine and exit
+    /// (--number-of-cpus is the same, as in GNU parallel).
+    #[arg(long = "number-of-cores", alias = "number-of-cpus", exclusive = true)]
+    pub number_of_cores: bool,
+
+    /// Print the number of hardware threads (logical CPUs) and exit.
+    #[arg(long = "number-of-threads", exclusive = true)]
+    pub number_of_threads: bool,
+
+    /// Print the number of CPU sockets and exit.
+    #[arg(long = "number-of-sockets", exclusive = true)]
+    pub number_of_sockets: bool,
+
     /// The command, then input sources (::: ARGS, :::: FILES).
     ///
     /// `::: ARG...` (arguments), `:::: FILE...` (lines of files, `-` for

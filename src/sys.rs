@@ -175,6 +175,48 @@ pub(crate) fn nice(increment: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// The online CPUs' topology from sysfs: (sockets, physical cores,
+/// hardware threads). Where sysfs says nothing, every logical CPU counts as
+/// a core of one socket.
+pub(crate) fn cpu_topology() -> (usize, usize, usize) {
+    let read = |path: String| std::fs::read_to_string(path).ok();
+    let online: Vec<usize> = read("/sys/devices/system/cpu/online".into())
+        .map(|list| cpu_list(list.trim()))
+        .unwrap_or_default();
+    let mut sockets = std::collections::BTreeSet::new();
+    let mut cores = std::collections::BTreeSet::new();
+    for cpu in &online {
+        let dir = format!("/sys/devices/system/cpu/cpu{cpu}/topology");
+        let package = read(format!("{dir}/physical_package_id"));
+        let core = read(format!("{dir}/core_id"));
+        if let (Some(package), Some(core)) = (package, core) {
+            sockets.insert(package.trim().to_string());
+            cores.insert((package.trim().to_string(), core.trim().to_string()));
+        }
+    }
+    let threads = if online.is_empty() {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    } else {
+        online.len()
+    };
+    if cores.is_empty() {
+        return (1, threads, threads);
+    }
+    (sockets.len(), cores.len(), threads)
+}
+
+/// The CPUs of a sysfs list such as `0-3,8,10-11`.
+fn cpu_list(text: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(from), Ok(to)) = (from.parse::<usize>(), to.parse::<usize>()) {
+            cpus.extend(from..=to);
+        }
+    }
+    cpus
+}
+
 /// A new pipe, both ends close-on-exec: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
@@ -440,4 +482,16 @@ pub(crate) fn max_slots() -> usize {
     let by_files = usize::try_from(files.saturating_sub(32) / 4).unwrap_or(usize::MAX);
     let by_procs = usize::try_from(procs / 2).unwrap_or(usize::MAX);
     by_files.min(by_procs).clamp(1, 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_are_read_as_sysfs_writes_them() {
+        assert_eq!(cpu_list("0-3,8,10-11"), [0, 1, 2, 3, 8, 10, 11]);
+        assert_eq!(cpu_list("0"), [0]);
+        assert!(cpu_list("").is_empty());
+    }
 }

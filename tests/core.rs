@@ -722,3 +722,22 @@ fn colsep_refuses_what_counts_values_per_input() {
         .expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--colsep: regex parse error"));
 }
+
+#[test]
+fn cpu_counts_are_those_gnu_parallel_prints() {
+    let env = Env::new();
+    for option in [
+        "--number-of-cores",
+        "--number-of-cpus",
+        "--number-of-threads",
+        "--number-of-sockets",
+    ] {
+        let parx = env.parx([option]).expect_code(0);
+        let gnu = env
+            .command("parallel")
+            .args(["--will-cite", option])
+            .output()
+            .expect("GNU parallel runs (the test suite installs it)");
+        assert_eq!(parx.stdout, gnu.stdout, "{option}");
+    }
+}
