@@ -372,13 +372,13 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
         )));
     }
     if let Some(spec) = &config.pipe {
-        let (input, name): (Box<dyn std::io::Read + Send>, String) = match &config.sources[0].kind {
+        let (input, name) = match &config.sources[0].kind {
             input::SourceKind::File(path) if !config.sources[0].kind.is_stdin() => {
                 let file = std::fs::File::open(path).map_err(|source| input::InputError {
                     what: path.display().to_string(),
                     source,
                 })?;
-                (Box::new(file), path.display().to_string())
+                (file, path.display().to_string())
             }
             // Unbuffered: blocks are read straight into their own buffers.
             _ => {
@@ -388,10 +388,18 @@ fn open_jobs(config: &Config) -> Result<Jobs, input::InputError> {
                         what: "standard input".into(),
                         source,
                     })?;
-                (Box::new(std::fs::File::from(fd)), "standard input".into())
+                (std::fs::File::from(fd), "standard input".into())
             }
         };
-        return Ok(Jobs::Blocks(pipe::Chunker::new(input, name, spec.clone())));
+        // --round-robin's jobs take blocks from a stream of bytes; other
+        // jobs can be given a regular file's blocks in place.
+        let in_place = !config.pipe_round_robin;
+        return Ok(Jobs::Blocks(pipe::Chunker::for_file(
+            input,
+            name,
+            spec.clone(),
+            in_place,
+        )));
     }
     let inputs = input::Inputs::open(&config.sources, config.link, config.delimiter)?;
     let shell_words = config.exec.shell.len() + 1;
