@@ -153,6 +153,10 @@ impl Body {
     }
 }
 
+/// The size parx asks for when its input is a pipe (Linux lets any
+/// process have pipes of up to 1 MiB).
+const STDIN_PIPE_BYTES: usize = 1 << 20;
+
 /// GNU parallel's cap on a grown block (2 GiB less one byte).
 const MAX_BLOCK: usize = (1 << 31) - 1;
 
@@ -236,6 +240,14 @@ impl Chunker {
                 });
                 return chunker;
             }
+        }
+        // A pipe: a bigger one lets the writer run ahead and parx read in
+        // larger pieces, with a third of the context switches (measured
+        // with 1 MiB blocks). Failure (over the user's pipe memory limit)
+        // keeps the size it has.
+        use std::os::unix::fs::FileTypeExt;
+        if file.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+            crate::sys::grow_pipe(std::os::fd::AsFd::as_fd(&file), STDIN_PIPE_BYTES);
         }
         Self::new(Box::new(file), name, spec)
     }

@@ -195,6 +195,24 @@ fn stdin_is_taken_from_its_offset_and_left_at_its_end() {
     );
 }
 
+/// From a pipe, parx asks for a 1 MiB pipe: the writer can run ahead, and
+/// both sides switch a third as often. The writer (perl, which GNU
+/// parallel needs anyway) watches its stdout's size (F_GETPIPE_SZ, 1032).
+#[test]
+fn a_pipe_on_stdin_is_grown() {
+    let env = Env::new();
+    let parx = parx_bin().display();
+    let out = sh(
+        &env,
+        &format!(
+            "perl -e '$| = 1; print \"a\\n\"; for (1 .. 2000) {{ $s = fcntl(STDOUT, 1032, 0); last if $s >= 1048576; select(undef, undef, undef, 0.01) }} open(F, \">\", \"size\"); print F $s + 0' | {parx} --pipe cat"
+        ),
+    );
+    assert_eq!(out, "a\n");
+    let size = std::fs::read_to_string(env.path("size")).unwrap();
+    assert_eq!(size, "1048576", "the size of parx's stdin pipe");
+}
+
 #[test]
 fn pipe_part_gives_every_byte_of_the_file_once() {
     let env = Env::new();
