@@ -337,12 +337,19 @@ add $S "wc -l" base "one wc -l reading the file itself" \
     "sh -c 'wc -l < $T/text1g'"
 add $S "cat | wc -l" run "the file through one pipe into one wc -l" \
     "sh -c 'cat $T/text1g | wc -l'"
+head -c $((1 << 20)) "$T/text1g" >"$T/block1m"
+add $S "floor: 1,024 × wc -l" run "what 1 MiB blocks cost at least: 1,024 \`wc -l\` of a 1 MiB file, 2 at a time (benches/floor.c)" \
+    "$FLOOR -P2 -n 1024 wc -l $T/block1m"
 add $S "GNU parallel --pipe" slow "-j2, 1 MiB blocks (its default) to wc -l on stdin" \
     "sh -c '$PAR -j2 --pipe wc -l < $T/text1g'"
-add $S "parx --pipe" run "-j2, 1 MiB blocks (default) to wc -l on stdin" \
+add $S "parx --pipe" run "-j2, 1 MiB blocks (default) to wc -l; stdin is the file (cut in place)" \
     "sh -c '$PARX -j2 --pipe wc -l < $T/text1g'"
-add $S "parx --pipe --block 8M" run "-j2, 8 MiB blocks" \
+add $S "cat | parx --pipe" run "-j2, 1 MiB blocks; stdin is a pipe (read through parx)" \
+    "sh -c 'cat $T/text1g | $PARX -j2 --pipe wc -l'"
+add $S "parx --pipe --block 8M" run "-j2, 8 MiB blocks; stdin is the file" \
     "sh -c '$PARX -j2 --pipe --block 8M wc -l < $T/text1g'"
+add $S "cat | parx --pipe --block 8M" run "-j2, 8 MiB blocks; stdin is a pipe" \
+    "sh -c 'cat $T/text1g | $PARX -j2 --pipe --block 8M wc -l'"
 add $S "GNU parallel --pipepart" slow "-j2, the file split in place (20 parts), each part to wc -l" \
     "$PAR -j2 -a $T/text1g --pipepart wc -l"
 add $S "parx --pipe-part" run "-j2, the file split in place (20 parts), each part spliced to wc -l" \
@@ -350,9 +357,10 @@ add $S "parx --pipe-part" run "-j2, the file split in place (20 parts), each par
 add $S "cat > /dev/null" run "reading the file once, for --pipe-part's target" \
     "sh -c 'cat $T/text1g > /dev/null'"
 lines=$(wc -l <"$T/text1g")
-for name in "parx --pipe" "parx --pipe-part" "GNU parallel --pipe"; do
+for name in "parx --pipe" "cat | parx --pipe" "parx --pipe-part" "GNU parallel --pipe"; do
     case $name in
     "parx --pipe") got=$("$PARX" -j2 --pipe wc -l <"$T/text1g" | awk '{s += $1} END {print s}') ;;
+    "cat | parx --pipe") got=$(cat "$T/text1g" | "$PARX" -j2 --pipe wc -l | awk '{s += $1} END {print s}') ;;
     "parx --pipe-part") got=$("$PARX" -j2 -a "$T/text1g" --pipe-part wc -l | awk '{s += $1} END {print s}') ;;
     "GNU parallel --pipe") got=$($PAR -j2 --pipe wc -l <"$T/text1g" | awk '{s += $1} END {print s}') ;;
     esac
@@ -360,10 +368,12 @@ for name in "parx --pipe" "parx --pipe-part" "GNU parallel --pipe"; do
     extra $S "$name" check "$v"
 done
 extra $S "parx --pipe" rss_kib "$(peak_rss /dev/null sh -c "$PARX -j2 --pipe wc -l < $T/text1g")"
+extra $S "cat | parx --pipe" rss_kib "$(peak_rss /dev/null sh -c "cat $T/text1g | $PARX -j2 --pipe wc -l")"
 extra $S "parx --pipe --block 8M" rss_kib "$(peak_rss /dev/null sh -c "$PARX -j2 --pipe --block 8M wc -l < $T/text1g")"
+extra $S "cat | parx --pipe --block 8M" rss_kib "$(peak_rss /dev/null sh -c "cat $T/text1g | $PARX -j2 --pipe --block 8M wc -l")"
 extra $S "parx --pipe-part" rss_kib "$(peak_rss /dev/null "$PARX" -j2 -a "$T/text1g" --pipe-part wc -l)"
 bench $S 1 1
-rm -f "$T/text1g"
+rm -f "$T/text1g" "$T/block1m"
 
 fi
 

@@ -514,7 +514,7 @@ fn open_jobs(config: &mut Config) -> Result<Jobs, String> {
         )));
     }
     if let Some(spec) = &config.pipe {
-        let (input, name): (Box<dyn std::io::Read + Send>, String) = match &config.sources[0].kind {
+        let (input, name) = match &config.sources[0].kind {
             input::SourceKind::File(path) if !config.sources[0].kind.is_stdin() => {
                 let file = std::fs::File::open(path).map_err(|source| {
                     input::InputError {
@@ -523,7 +523,7 @@ fn open_jobs(config: &mut Config) -> Result<Jobs, String> {
                     }
                     .to_string()
                 })?;
-                (Box::new(file), path.display().to_string())
+                (file, path.display().to_string())
             }
             // Unbuffered: blocks are read straight into their own buffers.
             _ => {
@@ -536,10 +536,18 @@ fn open_jobs(config: &mut Config) -> Result<Jobs, String> {
                         }
                         .to_string()
                     })?;
-                (Box::new(std::fs::File::from(fd)), "standard input".into())
+                (std::fs::File::from(fd), "standard input".into())
             }
         };
-        return Ok(Jobs::Blocks(pipe::Chunker::new(input, name, spec.clone())));
+        // --round-robin's jobs take blocks from a stream of bytes; other
+        // jobs can be given a regular file's blocks in place.
+        let in_place = !config.pipe_round_robin;
+        return Ok(Jobs::Blocks(pipe::Chunker::for_file(
+            input,
+            name,
+            spec.clone(),
+            in_place,
+        )));
     }
     let inputs = input::Inputs::open(
         &config.sources,

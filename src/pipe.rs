@@ -12,6 +12,13 @@
 //!
 //! Memory: the buffer holds one block; each queued or running job holds
 //! its own, so parx needs about (slots + 2) × the block size.
+//!
+//! A regular file (`parx --pipe ... < FILE`, or `-a FILE`) is cut in place
+//! instead, when the cut can be found from a block's last bytes (a
+//! `--recend`/`--recstart` string, blocks by size): parx reads only the few
+//! bytes before each cut, and every block is a range of the file that goes
+//! to its job inside the kernel (splice), as `--pipe-part`'s parts do. The
+//! blocks are the same as when the file is read through a pipe.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -146,12 +153,18 @@ impl Body {
     }
 }
 
+/// The size parx asks for when its input is a pipe (Linux lets any
+/// process have pipes of up to 1 MiB).
+const STDIN_PIPE_BYTES: usize = 1 << 20;
+
 /// GNU parallel's cap on a grown block (2 GiB less one byte).
 const MAX_BLOCK: usize = (1 << 31) - 1;
 
 /// Cuts an input stream into jobs.
 pub struct Chunker {
     input: Box<dyn Read + Send>,
+    /// Set when the input is a regular file cut in place.
+    in_place: Option<InPlace>,
     name: String,
     spec: PipeSpec,
     block: usize,
@@ -161,10 +174,23 @@ pub struct Chunker {
     done: bool,
     /// `-N --regexp`: input before the first record was looked for.
     garbage_checked: bool,
-    ready: std::collections::VecDeque<Vec<u8>>,
+    ready: std::collections::VecDeque<Body>,
     next_seq: u64,
     /// Warnings for the caller to print (a grown block).
     pub warnings: Vec<String>,
+}
+
+/// A regular file cut in place: what GNU parallel's buffer would hold is
+/// the file's bytes `start..head`, which parx never reads but near a cut.
+struct InPlace {
+    file: Arc<std::fs::File>,
+    /// `(start, head, searched)`: where the next block starts, how far the
+    /// buffer reaches, and below where (and after `start`) no cut can be,
+    /// so a grown buffer is searched only where it grew. Set from the
+    /// file's offset once the header is read.
+    span: Option<(u64, u64, u64)>,
+    /// The bytes looked at before a cut.
+    window: Vec<u8>,
 }
 
 impl Chunker {
@@ -173,6 +199,7 @@ impl Chunker {
         Self {
             input,
             name,
+            in_place: None,
             block: spec.block.max(1),
             spec,
             buf: Vec::new(),
@@ -184,6 +211,45 @@ impl Chunker {
             next_seq: 1,
             warnings: Vec::new(),
         }
+    }
+
+    /// A chunker of `file` (parx's stdin or `-a FILE`), called `name` in
+    /// messages. A regular file is cut in place when `in_place` allows it
+    /// (`--round-robin` needs the bytes) and the cut can be found from the
+    /// bytes before it: not with `-N` (records are counted from the start)
+    /// nor `--regexp` (a match may reach back anywhere). A file that says
+    /// it is empty or has no blocks on disk (/proc, /sys: their size is not
+    /// what reading them gives) is read as a stream.
+    pub fn for_file(file: std::fs::File, name: String, spec: PipeSpec, in_place: bool) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let cut_in_place = in_place
+            && spec.records.is_none()
+            && matches!(spec.separator, Separator::Literal { .. })
+            && file
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.len() > 0 && m.blocks() > 0);
+        if cut_in_place {
+            // The header is read through a second descriptor of the same
+            // open file: it moves the offset the in-place cutting starts at.
+            if let Ok(reader) = file.try_clone() {
+                let mut chunker = Self::new(Box::new(reader), name, spec);
+                chunker.in_place = Some(InPlace {
+                    file: Arc::new(file),
+                    span: None,
+                    window: Vec::new(),
+                });
+                return chunker;
+            }
+        }
+        // A pipe: a bigger one lets the writer run ahead and parx read in
+        // larger pieces, with a third of the context switches (measured
+        // with 1 MiB blocks). Failure (over the user's pipe memory limit)
+        // keeps the size it has.
+        use std::os::unix::fs::FileTypeExt;
+        if file.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+            crate::sys::grow_pipe(std::os::fd::AsFd::as_fd(&file), STDIN_PIPE_BYTES);
+        }
+        Self::new(Box::new(file), name, spec)
     }
 
     /// The next job, with its block; None at the end of input.
@@ -199,14 +265,15 @@ impl Chunker {
                 return Ok(Some(Job {
                     seq,
                     args: crate::input::Values::new(),
-                    input: Some(Block {
-                        header,
-                        body: Body::Bytes(body),
-                    }),
+                    input: Some(Block { header, body }),
                 }));
             }
             if self.done {
                 return Ok(None);
+            }
+            if self.in_place.is_some() {
+                self.cut_in_place()?;
+                continue;
             }
             self.read_block()?;
             let written = match self.spec.records {
@@ -217,18 +284,97 @@ impl Chunker {
                 // What is left is the last block, whatever its size.
                 let rest = std::mem::take(&mut self.buf);
                 if !rest.is_empty() {
-                    self.ready.push_back(rest);
+                    self.ready.push_back(Body::Bytes(rest));
                 }
                 self.done = true;
-            } else if !written && self.block < MAX_BLOCK {
-                let grown = ((self.block as f64 * 1.3 + 1.0).ceil() as usize).min(MAX_BLOCK);
-                self.warnings.push(format!(
-                    "a record was longer than {} bytes; increasing --block to {grown}",
-                    self.block
-                ));
-                self.block = grown;
+            } else if !written {
+                self.grow_block();
             }
         }
+    }
+
+    /// A record longer than the block: the block grows by 1.3 (GNU
+    /// parallel's factor), up to [`MAX_BLOCK`].
+    fn grow_block(&mut self) {
+        if self.block >= MAX_BLOCK {
+            return;
+        }
+        let grown = ((self.block as f64 * 1.3 + 1.0).ceil() as usize).min(MAX_BLOCK);
+        self.warnings.push(format!(
+            "a record was longer than {} bytes; increasing --block to {grown}",
+            self.block
+        ));
+        self.block = grown;
+    }
+
+    /// One step of [`Chunker::next_job`] on a file cut in place, as
+    /// `read_block` and `cut_last` would take it: "reads" the buffer up to
+    /// a multiple of the block (moves `head`, reading nothing), then cuts
+    /// after the last record end, looked for backwards from `head`.
+    fn cut_in_place(&mut self) -> Result<(), InputError> {
+        let error = |source| InputError {
+            what: self.name.clone(),
+            source,
+        };
+        let place = self.in_place.as_mut().expect("cutting in place");
+        let (start, head, searched) = match place.span {
+            Some(span) => span,
+            None => {
+                // The header (if any) was read through the file's offset;
+                // what was read after it is the start of the buffer.
+                use std::io::Seek;
+                let head = (&*place.file).stream_position().map_err(error)?;
+                let start = head.saturating_sub(self.buf.len() as u64);
+                self.buf = Vec::new();
+                (start, head, start)
+            }
+        };
+        let size = place.file.metadata().map_err(error)?.len();
+        let block = self.block as u64;
+        let want = block - (head - start) % block;
+        let new_head = (head + want).min(size.max(head));
+        if new_head - head < want {
+            // The end of the input: the rest is the last block. The offset
+            // is left where reading the file would have left it.
+            use std::io::Seek;
+            if new_head > start {
+                self.ready.push_back(Body::Range {
+                    file: Arc::clone(&place.file),
+                    start,
+                    len: new_head - start,
+                });
+            }
+            self.done = true;
+            let _ = (&*place.file).seek(std::io::SeekFrom::Start(new_head));
+            return Ok(());
+        }
+        let Separator::Literal { recend, recstart } = &self.spec.separator else {
+            unreachable!("for_file cuts in place only at literal separators");
+        };
+        let cut = if recend.is_empty() && recstart.is_empty() {
+            Some(new_head)
+        } else {
+            let sep = [&recend[..], &recstart[..]].concat();
+            let from = searched.saturating_sub(sep.len() as u64 - 1).max(start);
+            rfind_in_file(&place.file, from, new_head, &sep, &mut place.window)
+                .map_err(error)?
+                .map(|at| at + recend.len() as u64)
+        };
+        match cut.filter(|&cut| cut > start) {
+            Some(cut) => {
+                self.ready.push_back(Body::Range {
+                    file: Arc::clone(&place.file),
+                    start,
+                    len: cut - start,
+                });
+                place.span = Some((cut, new_head, new_head));
+            }
+            None => {
+                place.span = Some((start, new_head, new_head));
+                self.grow_block();
+            }
+        }
+        Ok(())
     }
 
     /// Tops the buffer up to a multiple of the block size (or to the end of
@@ -268,7 +414,8 @@ impl Chunker {
         let mut rest = Vec::with_capacity(self.block.max(self.buf.len() - end));
         rest.extend_from_slice(&self.buf[end..]);
         self.buf.truncate(end);
-        self.ready.push_back(std::mem::replace(&mut self.buf, rest));
+        let block = std::mem::replace(&mut self.buf, rest);
+        self.ready.push_back(Body::Bytes(block));
         true
     }
 
@@ -279,7 +426,7 @@ impl Chunker {
         if !self.garbage_checked {
             self.garbage_checked = true;
             if let Some(len) = self.spec.separator.leading_garbage(&self.buf) {
-                self.ready.push_back(self.buf[..len].to_vec());
+                self.ready.push_back(Body::Bytes(self.buf[..len].to_vec()));
                 written = true;
                 start = len;
             }
@@ -287,7 +434,8 @@ impl Chunker {
         // Each search starts where the last block ended, as if the buffer
         // began there (GNU parallel removes each block from its buffer).
         while let Some(len) = self.spec.separator.records(&self.buf[start..], n) {
-            self.ready.push_back(self.buf[start..start + len].to_vec());
+            self.ready
+                .push_back(Body::Bytes(self.buf[start..start + len].to_vec()));
             written = true;
             start += len;
         }
@@ -316,6 +464,45 @@ impl Chunker {
             }
         }
     }
+}
+
+/// The first window [`rfind_in_file`] reads: a line's end is near. Tiny
+/// in unit tests, so that they walk back through many windows.
+#[cfg(not(test))]
+const FIRST_WINDOW_BYTES: u64 = 4096;
+#[cfg(test)]
+const FIRST_WINDOW_BYTES: u64 = 2;
+
+/// Where the last `sep` (not empty) in the bytes `from..to` of `file`
+/// starts: read backwards in windows from `to`, small first (a line's end
+/// is near), each overlapping the last by `sep.len() - 1` bytes so that a
+/// separator across two windows is seen.
+fn rfind_in_file(
+    file: &std::fs::File,
+    from: u64,
+    to: u64,
+    sep: &[u8],
+    window: &mut Vec<u8>,
+) -> std::io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let overlap = sep.len() as u64 - 1;
+    let mut size = FIRST_WINDOW_BYTES.max(2 * sep.len() as u64);
+    let mut end = to;
+    while end >= from + sep.len() as u64 {
+        let begin = end.saturating_sub(size).max(from);
+        let len = usize::try_from(end - begin).expect("a window fits in memory");
+        window.resize(len, 0);
+        file.read_exact_at(&mut window[..len], begin)?;
+        if let Some(i) = records::rfind(&window[..len], sep) {
+            return Ok(Some(begin + i as u64));
+        }
+        if begin == from {
+            break;
+        }
+        end = begin + overlap;
+        size = (size * 2).min((1 << 20).max(2 * sep.len() as u64));
+    }
+    Ok(None)
 }
 
 /// `--fifo`: a named pipe in `dir` for one block, removed when the guard
@@ -796,6 +983,93 @@ mod tests {
                 let ends = b.iter().skip(1).filter(|&&c| c == b'\n').count();
                 proptest::prop_assert_eq!(ends, n);
             }
+        }
+    }
+
+    /// Every block `chunker` makes, with its header, as bytes (a range of
+    /// a file read from the file), and the warnings it gave.
+    fn all_blocks(mut chunker: Chunker) -> (Vec<Vec<u8>>, Vec<String>) {
+        use std::os::unix::fs::FileExt;
+        let mut out = Vec::new();
+        while let Some(job) = chunker.next_job().unwrap() {
+            let block = job.input.unwrap();
+            let mut bytes = block.header.to_vec();
+            match &block.body {
+                Body::Bytes(b) => bytes.extend_from_slice(b),
+                Body::Range { file, start, len } => {
+                    let mut part = vec![0; usize::try_from(*len).unwrap()];
+                    file.read_exact_at(&mut part, *start).unwrap();
+                    bytes.extend_from_slice(&part);
+                }
+                Body::Stream(_) => panic!("no stream here"),
+            }
+            out.push(bytes);
+        }
+        (out, chunker.warnings)
+    }
+
+    /// A chunker of `input` as a regular file, read `skip` bytes into it.
+    fn of_file(input: &[u8], skip: usize, spec: PipeSpec) -> (Chunker, std::fs::File) {
+        use std::io::{Seek, Write};
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(input).unwrap();
+        file.seek(std::io::SeekFrom::Start(skip as u64)).unwrap();
+        let same = file.try_clone().unwrap();
+        (Chunker::for_file(file, "f".into(), spec, true), same)
+    }
+
+    #[test]
+    fn a_regular_file_is_cut_in_place() {
+        let (c, _) = of_file(b"1\n22\n333\n4444\n55555\n", 0, spec(10));
+        assert!(c.in_place.is_some());
+        let (blocks, _) = all_blocks(c);
+        assert_eq!(blocks, [&b"1\n22\n333\n"[..], b"4444\n", b"55555\n"]);
+        // Not with -N (records are counted from the start of the input).
+        let mut s = spec(10);
+        s.records = Some(1);
+        assert!(of_file(b"a\n", 0, s).0.in_place.is_none());
+        // Not an empty file (or /proc's, which say they are).
+        assert!(of_file(b"", 0, spec(10)).0.in_place.is_none());
+    }
+
+    #[test]
+    fn in_place_the_offset_is_where_it_starts_and_ends() {
+        use std::io::Seek;
+        let input = b"skip\na\nb\nc\n";
+        let (c, mut file) = of_file(input, 5, spec(2));
+        let (blocks, _) = all_blocks(c);
+        assert_eq!(blocks.concat(), b"a\nb\nc\n");
+        // As reading it would have left it: at the end.
+        assert_eq!(file.stream_position().unwrap(), input.len() as u64);
+    }
+
+    proptest::proptest! {
+        /// A regular file cut in place gives the blocks (and warnings) the
+        /// same bytes read as a stream give, whatever the separator, the
+        /// header and where the file's offset starts.
+        #[test]
+        fn in_place_blocks_are_the_streamed_blocks(
+            input in proptest::collection::vec(proptest::sample::select(vec![b'a', b';', b'>', b'\n']), 0..400),
+            block in 1usize..50,
+            separator in proptest::sample::select(vec![("\n", ""), (";;", ""), ("", ">"), ("\n", ">"), ("a;a", ""), ("", "")]),
+            header in 0usize..3,
+            skip in 0usize..5,
+        ) {
+            let mut s = spec(block);
+            s.separator = Separator::Literal {
+                recend: separator.0.as_bytes().to_vec(),
+                recstart: separator.1.as_bytes().to_vec(),
+            };
+            s.header = if header == 0 { Header::None } else { Header::Lines(header) };
+            let skip = skip.min(input.len());
+            let streamed = all_blocks(Chunker::new(
+                Box::new(std::io::Cursor::new(input[skip..].to_vec())),
+                "f".into(),
+                s.clone(),
+            ));
+            let (chunker, _) = of_file(&input, skip, s);
+            let in_place = all_blocks(chunker);
+            proptest::prop_assert_eq!(in_place, streamed);
         }
     }
 

@@ -164,8 +164,35 @@ fn show(bytes: &[u8]) -> String {
     s
 }
 
-/// Runs one case; returns a description of the mismatch, if any.
+/// How a case's stdin reaches parx.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stdin {
+    /// Through a pipe.
+    Pipe,
+    /// As a regular file (regen.sh gives GNU parallel its stdin so):
+    /// `--pipe` then cuts it in place.
+    File,
+}
+
+/// Runs one case (a `--pipe` case with stdin twice: through a pipe and
+/// from a file); returns a description of the mismatch, if any.
 fn check(case: &Case, fixtures: &[(String, Vec<u8>)], expected: &Path) -> Option<String> {
+    let twice = case.stdin.is_some() && case.args.iter().any(|a| a == "--pipe");
+    let mut report = check_with(case, fixtures, expected, Stdin::Pipe);
+    if twice {
+        if let Some(msg) = check_with(case, fixtures, expected, Stdin::File) {
+            report.get_or_insert_with(String::new).push_str(&msg);
+        }
+    }
+    report
+}
+
+fn check_with(
+    case: &Case,
+    fixtures: &[(String, Vec<u8>)],
+    expected: &Path,
+    how: Stdin,
+) -> Option<String> {
     let id = format!("{:03}", case.number);
     let want_out = std::fs::read(expected.join(format!("{id}.out")));
     let want_status = std::fs::read_to_string(expected.join(format!("{id}.status")));
@@ -186,8 +213,17 @@ fn check(case: &Case, fixtures: &[(String, Vec<u8>)], expected: &Path) -> Option
         env.write(name, content);
     }
     let mut run = env.parx(&case.args);
-    if let Some(input) = &case.stdin {
-        run = run.stdin(input);
+    match (&case.stdin, how) {
+        (Some(input), Stdin::Pipe) => run = run.stdin(input),
+        (Some(input), Stdin::File) => {
+            // Unlinked, so no job sees it in the case's directory.
+            use std::io::{Seek, Write};
+            let mut file = tempfile::tempfile().expect("a temporary file");
+            file.write_all(input).expect("stdin file written");
+            file.rewind().expect("stdin file rewound");
+            run = run.stdin_file(file);
+        }
+        (None, _) => {}
     }
     let out = run.output();
     let status = out.status.code();
@@ -203,7 +239,12 @@ fn check(case: &Case, fixtures: &[(String, Vec<u8>)], expected: &Path) -> Option
         return None;
     }
     let mut msg = format!(
-        "case {id}: {}\n    args: {:?}{}\n",
+        "case {id}{}: {}\n    args: {:?}{}\n",
+        if how == Stdin::File {
+            " (stdin from a file)"
+        } else {
+            ""
+        },
         case.line,
         case.args,
         if case.unordered {

@@ -184,6 +184,78 @@ fn options_that_need_pipe_or_cannot_go_with_it() {
     }
 }
 
+/// `parx --pipe ... < FILE`: the blocks are ranges of the file, spliced to
+/// the jobs, never held in parx's memory; the same blocks as through a pipe.
+#[test]
+fn a_regular_file_on_stdin_is_cut_in_place() {
+    let env = Env::new();
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyz, a line of 50 bytes\n";
+    let data: Vec<u8> = line.iter().copied().cycle().take(256 << 20).collect();
+    env.write("big", &data);
+    drop(data);
+    // Read into memory, 64 MiB blocks would take (2 slots + 2) × 64 MiB.
+    let m = measure(
+        env.parx(["-j2", "--pipe", "--block", "64M", "wc", "-c"])
+            .stdin_file(std::fs::File::open(env.path("big")).unwrap()),
+    );
+    assert!(m.status.success(), "{:?}", m.status);
+    // Four counts of nearly 64 MiB ("671088xx\n"; cut at line ends) and
+    // one of what is left.
+    assert!((37..=45).contains(&m.stdout_bytes), "{}", m.stdout_bytes);
+    assert!(
+        m.peak_rss_kib <= 32 * 1024,
+        "peak RSS {} KiB: the blocks were read into memory",
+        m.peak_rss_kib
+    );
+    // Block by block, what a pipe of the same bytes gives.
+    let parx = parx_bin().display();
+    let from_file = sh(&env, &format!("{parx} -k --pipe --block 3M cksum < big"));
+    let from_pipe = sh(
+        &env,
+        &format!("cat big | {parx} -k --pipe --block 3M cksum"),
+    );
+    assert_eq!(from_file, from_pipe);
+    assert_eq!(from_file.lines().count(), 86, "256 MiB in blocks of 3 MiB");
+}
+
+/// Cut in place, stdin is taken from where its offset is, and left at its
+/// end, as reading it would: what the shell reads before and after parx
+/// is what it would be with a pipe.
+#[test]
+fn stdin_is_taken_from_its_offset_and_left_at_its_end() {
+    let env = Env::new();
+    env.write("lines", "first\n1\n22\n333\n4444\n55555\n");
+    let parx = parx_bin().display();
+    let out = sh(
+        &env,
+        &format!(
+            "{{ read -r first; echo \"read $first\"; {parx} -k --pipe --block 6 'cat; echo ---'; cat; echo end; }} < lines"
+        ),
+    );
+    assert_eq!(
+        out,
+        "read first\n1\n22\n---\n333\n---\n4444\n---\n55555\n---\nend\n"
+    );
+}
+
+/// From a pipe, parx asks for a 1 MiB pipe: the writer can run ahead, and
+/// both sides switch a third as often. The writer (perl, which GNU
+/// parallel needs anyway) watches its stdout's size (F_GETPIPE_SZ, 1032).
+#[test]
+fn a_pipe_on_stdin_is_grown() {
+    let env = Env::new();
+    let parx = parx_bin().display();
+    let out = sh(
+        &env,
+        &format!(
+            "perl -e '$| = 1; print \"a\\n\"; for (1 .. 2000) {{ $s = fcntl(STDOUT, 1032, 0); last if $s >= 1048576; select(undef, undef, undef, 0.01) }} open(F, \">\", \"size\"); print F $s + 0' | {parx} --pipe cat"
+        ),
+    );
+    assert_eq!(out, "a\n");
+    let size = std::fs::read_to_string(env.path("size")).unwrap();
+    assert_eq!(size, "1048576", "the size of parx's stdin pipe");
+}
+
 #[test]
 fn pipe_part_gives_every_byte_of_the_file_once() {
     let env = Env::new();

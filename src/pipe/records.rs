@@ -423,7 +423,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Where the last `needle` in `hay` starts (an empty one: at the end, so
 /// a block is cut after all of it, as GNU parallel's rindex does).
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     match needle {
         [] => Some(hay.len()),
         [b] => hay.iter().rposition(|c| c == b),

@@ -115,6 +115,7 @@ impl Env {
             cmd,
             args,
             stdin: None,
+            stdin_file: None,
         }
     }
 
@@ -144,6 +145,8 @@ pub struct Run {
     pub cmd: Command,
     args: Vec<OsString>,
     stdin: Option<Vec<u8>>,
+    /// Stdin is this file itself (seekable), not a pipe.
+    stdin_file: Option<std::fs::File>,
 }
 
 impl Run {
@@ -193,7 +196,9 @@ impl Run {
     pub fn spawn(mut self) -> std::process::Child {
         self.cmd.args(&self.args);
         self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        self.cmd.stdin(if self.stdin.is_some() {
+        self.cmd.stdin(if let Some(file) = self.stdin_file.take() {
+            Stdio::from(file)
+        } else if self.stdin.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
@@ -210,6 +215,12 @@ impl Run {
 
     pub fn stdin(mut self, data: impl AsRef<[u8]>) -> Self {
         self.stdin = Some(data.as_ref().to_vec());
+        self
+    }
+
+    /// Stdin is `file` itself, as with `parx < FILE` (a pipe otherwise).
+    pub fn stdin_file(mut self, file: std::fs::File) -> Self {
+        self.stdin_file = Some(file);
         self
     }
 
