@@ -512,6 +512,11 @@ struct Feed<'a> {
     body: FeedBody<'a>,
     /// Bytes written so far.
     written: u64,
+    /// The pipe's capacity, as far as parx knows it.
+    capacity: u64,
+    /// Refilling waits (this long, then looks again) while the pipe is
+    /// more than half full; see [`Feed::write_some`].
+    pause: Option<Duration>,
 }
 
 /// What is left of the block after the header.
@@ -535,6 +540,12 @@ impl<'a> Feed<'a> {
     /// Bigger pipes mean fewer wake-ups per block (Linux lets any process
     /// ask for up to 1 MiB).
     const PIPE_BYTES: u64 = 1 << 20;
+    /// The first wait for a half-full pipe to drain (about what a fast
+    /// reader needs for half a MiB), doubled while it stays half full.
+    const FIRST_PAUSE: Duration = Duration::from_micros(50);
+    /// After this, fill the pipe and wait for its own "writable" instead: a
+    /// reader that stopped reading costs no wake-ups.
+    const LONGEST_PAUSE: Duration = Duration::from_millis(5);
 
     /// `write_end`: the job's stdin made by [`BlockPipe`], else `child`'s.
     fn start(
@@ -575,6 +586,14 @@ impl<'a> Feed<'a> {
             header: &block.header,
             body,
             written: 0,
+            capacity: 64 * 1024,
+            pause: None,
+        })
+        .map(|mut feed| {
+            if let Some(pipe) = &feed.pipe {
+                feed.capacity = sys::pipe_capacity(pipe.as_fd()).unwrap_or(feed.capacity);
+            }
+            feed
         })
     }
 
@@ -595,11 +614,19 @@ impl<'a> Feed<'a> {
             }
     }
 
-    /// Waiting for the next `--round-robin` block (the pipe is not
-    /// watched meanwhile, the loop looks again after a short wait).
+    /// Waiting for the next `--round-robin` block, for a `--fifo` to be
+    /// opened, or for a half-full pipe to drain (the pipe is not watched
+    /// meanwhile; the loop looks again after [`Feed::retry_in`]).
     fn waiting(&self) -> bool {
         self.pipe.is_none()
+            || self.pause.is_some()
             || matches!(&self.body, FeedBody::Stream { current, at, .. } if *at == current.len())
+    }
+
+    /// How long the loop may wait before calling [`Feed::write_some`] again
+    /// while [`Feed::waiting`].
+    fn retry_in(&self) -> Duration {
+        self.pause.unwrap_or(STREAM_POLL)
     }
 
     /// Writes what the pipe takes; true when done: all written, or the
@@ -625,6 +652,23 @@ impl<'a> Feed<'a> {
         let Some(pipe) = self.pipe.as_mut() else {
             return true;
         };
+        // A pipe is "writable" as soon as its reader took one page, and a
+        // reader such as wc takes 16 KiB at a time: topping the pipe up
+        // after each read costs parx a wake-up and a write per 16 KiB, and
+        // doubles the CPU time of --pipe-part (measured). So refill only
+        // once the pipe is half empty; until then look again after a pause
+        // that doubles, and after the longest one leave it to the pipe's
+        // own wake-up: the pipe is filled up then, so it wakes parx only
+        // once the job reads again (no cost while a job does not read).
+        let slow = self.pause.is_some_and(|p| p >= Self::LONGEST_PAUSE);
+        if !slow
+            && self.capacity > 64 * 1024
+            && sys::bytes_in_pipe(pipe.as_fd()) > self.capacity / 2
+        {
+            self.pause = Some(self.pause.map_or(Self::FIRST_PAUSE, |p| p * 2));
+            return false;
+        }
+        self.pause = None;
         loop {
             let step = if !self.header.is_empty() {
                 pipe.write(self.header).inspect(|&n| {
@@ -803,8 +847,8 @@ fn drain(
                 .map(AsFd::as_fd),
         ];
         let mut timeout = watch.wait_for();
-        if feed.as_ref().is_some_and(Feed::waiting) {
-            timeout = Some(timeout.map_or(STREAM_POLL, |t| t.min(STREAM_POLL)));
+        if let Some(retry) = feed.as_ref().filter(|f| f.waiting()).map(Feed::retry_in) {
+            timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
         }
         let Ok(ready) = sys::poll_ready(fds, timeout) else {
             break;

@@ -126,14 +126,26 @@ pub(crate) fn poll_ready(
             n += 1;
         }
     }
-    // Round up, so a deadline is never reached early and spun on.
-    let timeout_ms = timeout.map_or(-1, |t| {
-        let ms = t.as_micros().div_ceil(1000);
-        libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+    // ppoll: timeouts below a millisecond (a feed's first pause) are kept.
+    let timespec = timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(t.subsec_nanos()),
     });
+    let timespec_ptr = timespec
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     loop {
-        // SAFETY: pollfds is a valid, exclusively borrowed array of at least n entries.
-        let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+        // SAFETY: pollfds is a valid, exclusively borrowed array of at least
+        // n entries; timespec_ptr is null or points to a live timespec; a
+        // null signal mask leaves the mask as it is.
+        let rc = unsafe {
+            libc::ppoll(
+                pollfds.as_mut_ptr(),
+                n as libc::nfds_t,
+                timespec_ptr,
+                std::ptr::null(),
+            )
+        };
         if rc >= 0 {
             break;
         }
@@ -345,6 +357,13 @@ pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) {
     unsafe {
         libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes);
     }
+}
+
+/// The capacity of the pipe `fd` in bytes (F_GETPIPE_SZ).
+pub(crate) fn pipe_capacity(fd: BorrowedFd<'_>) -> Option<u64> {
+    // SAFETY: F_GETPIPE_SZ takes no argument and returns the size or -1.
+    let size = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    u64::try_from(size).ok()
 }
 
 /// A pidfd for child `pid` (Linux 5.3 and later): readable once it exits.
