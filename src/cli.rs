@@ -46,7 +46,9 @@ The manual page (man -l man/parx.1) explains quoting, signals and output.";
     version,
     about = "Run a command for every input, in parallel (GNU parallel syntax)",
     after_help = AFTER_HELP,
-    after_long_help = AFTER_LONG_HELP,override_usage = "parx [OPTIONS] [COMMAND [ARG]...] [::: ARG...]... [:::: FILE...]...",
+    after_long_help = AFTER_LONG_HELP,
+    args_override_self = true,
+    override_usage = "parx [OPTIONS] [COMMAND [ARG]...] [::: ARG...]... [:::: FILE...]...",
     max_term_width = 100,
     disable_help_flag = true,
     help_template = "{about-with-newline}\n{usage-heading} {usage}{after-help}\n\n{all-args}"

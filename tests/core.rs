@@ -741,3 +741,30 @@ fn cpu_counts_are_those_gnu_parallel_prints() {
         assert_eq!(parx.stdout, gnu.stdout, "{option}");
     }
 }
+
+#[test]
+fn a_repeated_option_takes_the_last_value_as_in_gnu_parallel() {
+    let env = Env::new();
+    // $PARALLEL's -j1 is overridden by the command line's -j3: three slots
+    // ({%} in --dry-run is the slot the job would get).
+    let mut cmd = env.command(crate::util::parx_bin());
+    cmd.env("PARALLEL", "-j1 --dry-run").args([
+        "-j3",
+        "--dry-run",
+        "-k",
+        "-k",
+        "echo {%}",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"echo 1\necho 2\necho 3\n");
+    // Options that collect values still collect them all.
+    env.write("x", "x\n");
+    env.write("y", "y\n");
+    let out = env.parx(["-a", "x", "-a", "y", "echo"]).expect_code(0);
+    assert_eq!(out.stdout, b"x y\n");
+}
