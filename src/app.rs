@@ -95,14 +95,24 @@ where
                 eprintln!("{message}");
                 return Exit::Code(OWN_ERROR);
             }
-            let _ = err.print();
-            if let (true, Some(text)) = (err.use_stderr(), std::env::var_os("PARALLEL")) {
+            if !err.use_stderr() {
+                // --help, --version: a failed write is an error too.
+                let text = err.render().to_string();
+                return match std::io::stdout().write_all(text.as_bytes()) {
+                    Ok(()) => Exit::Code(0),
+                    Err(write) => output_failure(&write),
+                };
+            }
+            // Every message of parx's starts "parx:", clap's too.
+            let text = err.render().to_string();
+            eprint!("parx: {}", text.strip_prefix("error: ").unwrap_or(&text));
+            if let Some(text) = std::env::var_os("PARALLEL") {
                 eprintln!(
                     "parx: (the options in $PARALLEL come first: {})",
                     text.to_string_lossy()
                 );
             }
-            return Exit::Code(if err.use_stderr() { OWN_ERROR } else { 0 });
+            return Exit::Code(OWN_ERROR);
         }
     };
     if cli.number_of_cores || cli.number_of_threads || cli.number_of_sockets {
@@ -119,8 +129,13 @@ where
     }
     if let Some(shell) = cli.completions {
         let mut command = <cli::Cli as clap::CommandFactory>::command();
-        clap_complete::generate(shell, &mut command, "parx", &mut std::io::stdout());
-        return Exit::Code(0);
+        // Into memory first: clap_complete panics when its writer fails.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "parx", &mut script);
+        return match std::io::stdout().write_all(&script) {
+            Ok(()) => Exit::Code(0),
+            Err(err) => output_failure(&err),
+        };
     }
     let alloc = cli.slurm_alloc;
     let mut config = match Config::from_cli(cli) {
@@ -614,7 +629,7 @@ fn output_failure(err: &std::io::Error) -> Exit {
     if err.kind() == std::io::ErrorKind::BrokenPipe {
         Exit::Signal(libc::SIGPIPE)
     } else {
-        eprintln!("parx: cannot write output: {err}");
+        eprintln!("parx: cannot write output: {}", sys::error_text(err));
         Exit::Code(OWN_ERROR)
     }
 }

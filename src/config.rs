@@ -741,10 +741,12 @@ impl Config {
         }
         let tmpdir = match cli.tmpdir {
             Some(dir) if !dir.is_dir() => {
-                return Err(UsageError(format!(
-                    "--tmpdir {}: not a directory",
-                    dir.display()
-                )));
+                let why = if dir.exists() {
+                    "not a directory"
+                } else {
+                    "no such directory"
+                };
+                return Err(UsageError(format!("--tmpdir {}: {why}", dir.display())));
             }
             Some(dir) => dir,
             None => env_tmpdir(),
@@ -760,7 +762,8 @@ impl Config {
             .as_deref()
             .map(parse_timeout)
             .transpose()
-            .map_err(usage)?;
+            .map_err(usage)?
+            .flatten();
         let halt = cli
             .halt
             .as_deref()

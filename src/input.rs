@@ -54,7 +54,12 @@ pub struct InputError {
 
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot read input {}: {}", self.what, self.source)
+        write!(
+            f,
+            "cannot read input {}: {}",
+            self.what,
+            crate::sys::error_text(&self.source)
+        )
     }
 }
 

@@ -29,7 +29,12 @@ pub struct JobLogError {
 
 impl std::fmt::Display for JobLogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "job log {}: {}", self.path.display(), self.source)
+        write!(
+            f,
+            "job log {}: {}",
+            self.path.display(),
+            crate::sys::error_text(&self.source)
+        )
     }
 }
 

@@ -46,23 +46,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
-/// Parses a `--timeout`: a duration or `N%`.
-pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
+/// Parses a `--timeout`: a duration or `N%`; 0 (or 0%) is no timeout, as
+/// in GNU parallel.
+pub fn parse_timeout(text: &str) -> Result<Option<Timeout>, String> {
     if let Some(pct) = text.trim().strip_suffix('%') {
         let value: f64 = pct
             .parse()
             .ok()
-            .filter(|v: &f64| *v > 0.0 && v.is_finite())
+            .filter(|v: &f64| *v >= 0.0 && v.is_finite())
             .ok_or_else(|| {
                 format!("invalid timeout '{text}': a percentage must be a positive number")
             })?;
-        return Ok(Timeout::PercentOfMedian(value));
+        return Ok((value > 0.0).then_some(Timeout::PercentOfMedian(value)));
     }
     let d = parse_duration(text)?;
-    if d.is_zero() {
-        return Err(format!("invalid timeout '{text}': must be more than zero"));
-    }
-    Ok(Timeout::Fixed(d))
+    Ok((!d.is_zero()).then_some(Timeout::Fixed(d)))
 }
 
 /// A signal by name (`TERM`, `SIGTERM`) or number.
@@ -291,8 +289,12 @@ mod tests {
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-1").is_err());
-        assert_eq!(parse_timeout("50%"), Ok(Timeout::PercentOfMedian(50.0)));
-        assert!(parse_timeout("0").is_err());
+        assert_eq!(
+            parse_timeout("50%"),
+            Ok(Some(Timeout::PercentOfMedian(50.0)))
+        );
+        assert_eq!(parse_timeout("0"), Ok(None));
+        assert_eq!(parse_timeout("0%"), Ok(None));
     }
 
     #[test]

@@ -768,3 +768,32 @@ fn a_repeated_option_takes_the_last_value_as_in_gnu_parallel() {
     let out = env.parx(["-a", "x", "-a", "y", "echo"]).expect_code(0);
     assert_eq!(out.stdout, b"x y\n");
 }
+
+#[test]
+fn usage_errors_and_write_failures_say_parx_and_never_panic() {
+    let env = Env::new();
+    // clap's own messages start "parx:" like every other.
+    let out = env.parx(["--keep-ordr", "echo"]).expect_code(255);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("parx: unexpected argument '--keep-ordr'"),
+        "{err}"
+    );
+    assert!(err.contains("--keep-order"), "{err}");
+    // A full disk under --completions and --help: a message, not a panic.
+    for args in [&["--completions", "bash"][..], &["--help"][..]] {
+        let full = std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = env.parx(args).run_with_stdout(full);
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err, "parx: cannot write output: No space left on device\n");
+    }
+    // --timeout 0 is no timeout, as in GNU parallel.
+    let out = env
+        .parx(["--timeout", "0", "sleep 0.1; echo ok {}", ":::", "a"])
+        .expect_code(0);
+    assert_eq!(out.stdout, b"ok a\n");
+}
