@@ -994,6 +994,7 @@ fn execute(
                 text.push(b'\n');
                 terminal.message(&String::from_utf8_lossy(&text));
             }
+            let announce = config.show_command.then(|| text(&line));
             // The host this job's files were sent to, and the one it last ran on.
             let mut staged: Option<Arc<remote::Host>> = None;
             let mut ran_on = None;
@@ -1046,6 +1047,7 @@ fn execute(
                     tag: tag_for(&config, &fill),
                     timeout: config.timeout.and_then(|t| runtimes.timeout(t)),
                     input: job.input.as_ref(),
+                    announce: announce.as_deref(),
                     // A remote job's wrapper ends it when this closes.
                     hold_stdin: host.is_some(),
                     fifo: fifo.as_deref(),

@@ -373,8 +373,13 @@ pub struct Cli {
     pub shell_quote: bool,
 
     /// Print each command to stderr before running it.
-    #[arg(short = 'v', long = "verbose", short_alias = 't')]
+    #[arg(short = 't', long = "verbose")]
     pub verbose: bool,
+
+    /// Print each command on stdout, as the first line of its job's output
+    /// (GNU parallel's -v; --verbose/-t print to stderr).
+    #[arg(short = 'v')]
+    pub show_command: bool,
 
     /// Run the jobs (and parx) at niceness +N, as `nice -n N` does.
     #[arg(long = "nice", value_name = "N", allow_hyphen_values = true)]

@@ -105,8 +105,10 @@ pub struct Config {
     pub dry_run: bool,
     /// `--shellquote`: each command line printed shell-quoted as one word.
     pub shell_quote: bool,
-    /// `-v`.
+    /// `-t`/`--verbose`: each command on stderr as it starts.
     pub verbose: bool,
+    /// `-v`: each command as the first line of its job's stdout.
+    pub show_command: bool,
     /// How to stop jobs (signals, then waits).
     pub termseq: Vec<TermStep>,
     /// `--timeout`.
@@ -869,6 +871,7 @@ impl Config {
             dry_run: cli.dry_run || cli.shell_quote,
             shell_quote: cli.shell_quote,
             verbose: cli.verbose,
+            show_command: cli.show_command,
             termseq,
             timeout,
             attempts: cli.retries.unwrap_or(1).max(1),

@@ -263,9 +263,13 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
 /// process limit, or memory for a fork), waits and tries again, as running
 /// jobs end and free their processes, rather than failing the job. Gives up
 /// after a minute, or when parx is stopping.
+/// Spawns `cmd`, retrying while the system is out of processes. The caller
+/// registers the child with `control` ([`Control::starting`] covers the
+/// time between).
 fn spawn_when_possible(cmd: &mut Command, control: &Control) -> io::Result<Child> {
     let mut wait = Duration::from_millis(5);
     let mut waited = Duration::ZERO;
+    control.starting();
     loop {
         match cmd.spawn() {
             Err(err)
@@ -277,7 +281,12 @@ fn spawn_when_possible(cmd: &mut Command, control: &Control) -> io::Result<Child
                 waited += wait;
                 wait = (wait * 2).min(Duration::from_millis(500));
             }
-            result => return result,
+            result => {
+                if result.is_err() {
+                    control.not_started();
+                }
+                return result;
+            }
         }
     }
 }
@@ -301,6 +310,9 @@ pub struct JobSpec<'a> {
     /// `--fifo`: write the block to this named pipe (the job opens it)
     /// instead of the job's stdin.
     pub fifo: Option<&'a std::path::Path>,
+    /// `-v`: the command line, written (with a newline) as the first line
+    /// of the job's stdout.
+    pub announce: Option<&'a [u8]>,
     /// Give the job a pipe as stdin that parx holds open until the job has
     /// ended, writing nothing (or, with `input`, nothing after the block):
     /// `-S`, where the remote side watches it.
@@ -399,6 +411,29 @@ fn spawn_and_run(
         tag: job.tag.clone(),
         ..Captured::default()
     };
+    let mut announced = 0;
+    if let Some(text) = job.announce {
+        let mut line = text.to_vec();
+        line.push(b'\n');
+        announced = line.len() as u64;
+        match settings.mode {
+            OutputMode::Group | OutputMode::KeepOrder => {
+                // Part of the job's output, so it lands with it (tagged too).
+                let _ = captured
+                    .out
+                    .append(&line, JOB_MEMORY_BYTES, &settings.tmpdir);
+            }
+            OutputMode::LineBuffer | OutputMode::Ungroup => {
+                let mut whole = job.tag.clone().unwrap_or_default();
+                whole.extend_from_slice(&line);
+                let written =
+                    terminal.with_streams(|s| std::io::Write::write_all(&mut s.out, &whole));
+                if let Err(err) = written {
+                    stop_on_output_error(&err, control, terminal);
+                }
+            }
+        }
+    }
     let mut child = match spawn_when_possible(&mut cmd, control) {
         Ok(child) => child,
         Err(err) => {
@@ -449,7 +484,7 @@ fn spawn_and_run(
             .and_then(|block| Feed::start(&mut child, write_end, block, job.fifo)),
         hold: job.hold_stdin,
     };
-    let (stdout_bytes, (input_sent, mut input_unread)) = drain(
+    let (read_bytes, (input_sent, mut input_unread)) = drain(
         pipes,
         &mut captured,
         &mut watch,
@@ -458,6 +493,7 @@ fn spawn_and_run(
         terminal,
         scratch,
     );
+    let stdout_bytes = announced + read_bytes;
 
     // Wait without reaping, forget the group, then reap: a signal sent by
     // the termination sequence can never reach a recycled process group.

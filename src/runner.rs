@@ -324,6 +324,7 @@ impl<T> Shared<T> {
             timeout: self.timeout,
             input: None,
             fifo: None,
+            announce: None,
             hold_stdin: false,
         };
         let outcome = match (self.prepare)(&input, fill) {

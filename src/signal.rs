@@ -13,7 +13,7 @@
 //! process group id is never hit.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::sys;
@@ -113,6 +113,9 @@ struct Registry {
     /// A stop has started terminating the running jobs: every job still
     /// registered from then on was (or is about to be) signalled by it.
     terminating: bool,
+    /// Jobs being spawned, not registered yet (their process may already
+    /// run and use memory).
+    starting: usize,
 }
 
 /// Which running jobs a termination sequence is for.
@@ -152,6 +155,7 @@ impl Control {
                 slots: vec![None; slots],
                 starts: 0,
                 terminating: false,
+                starting: 0,
             }),
             changed: Condvar::new(),
             kill_now: AtomicBool::new(false),
@@ -207,6 +211,7 @@ impl Control {
     pub fn register(&self, slot: usize, pgid: u32, seq: u64) {
         {
             let mut registry = lock(&self.groups);
+            registry.starting = registry.starting.saturating_sub(1);
             registry.starts += 1;
             let start = registry.starts;
             if registry.slots.len() <= slot {
@@ -223,6 +228,21 @@ impl Control {
             };
             sys::kill_group(pgid, signal);
         }
+        self.changed.notify_all();
+    }
+
+    /// A job is about to be spawned (then [`Control::register`]ed, or
+    /// [`Control::not_started`]).
+    pub fn starting(&self) {
+        lock(&self.groups).starting += 1;
+    }
+
+    /// The job announced by [`Control::starting`] could not be spawned.
+    pub fn not_started(&self) {
+        let mut registry = lock(&self.groups);
+        registry.starting = registry.starting.saturating_sub(1);
+        drop(registry);
+        self.changed.notify_all();
     }
 
     /// Forgets slot `slot`'s job; call after it exited and before reaping it.
@@ -275,7 +295,17 @@ impl Control {
     /// `chosen` learns the job's number first. False when no job runs.
     pub fn terminate_youngest(&self, chosen: impl FnOnce(u64)) -> bool {
         let (slot, job) = {
-            let registry = lock(&self.groups);
+            // A job being spawned may be the youngest (and the one using
+            // the memory): wait (a moment at most) until it is registered.
+            let mut registry = lock(&self.groups);
+            let until = Instant::now() + Duration::from_secs(1);
+            while registry.starting > 0 && Instant::now() < until {
+                registry = self
+                    .changed
+                    .wait_timeout(registry, Duration::from_millis(10))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
             registry
                 .slots
                 .iter()

@@ -403,11 +403,16 @@ fn dry_run_prints_quoted_commands_and_runs_nothing() {
 }
 
 #[test]
-fn verbose_prints_commands_to_stderr() {
+fn verbose_prints_commands_to_stderr_and_v_to_stdout() {
     let env = Env::new();
+    for flag in ["-t", "--verbose"] {
+        let out = env.parx([flag, "echo", ":::", "a b"]).expect_code(0);
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "echo 'a b'\n");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
+    }
     let out = env.parx(["-v", "echo", ":::", "a b"]).expect_code(0);
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "echo 'a b'\n");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
+    assert_eq!(out.stderr, b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "echo 'a b'\na b\n");
 }
 
 #[test]

@@ -474,6 +474,7 @@ fn execute(
                 tag: None,
                 timeout: None,
                 input: None,
+                announce: None,
                 hold_stdin: false,
                 fifo: None,
             };
