@@ -231,6 +231,11 @@ impl Control {
         self.changed.notify_all();
     }
 
+    /// How many jobs are running.
+    pub fn running(&self) -> usize {
+        lock(&self.groups).slots.iter().flatten().count()
+    }
+
     /// A job is about to be spawned (then [`Control::register`]ed, or
     /// [`Control::not_started`]).
     pub fn starting(&self) {
@@ -416,7 +421,16 @@ fn on_signal(signal: i32) {
     };
     match signal {
         libc::SIGHUP if !control.hangup_terminates.load(Ordering::Acquire) => {
+            let first = control.cause().is_none();
             control.stop(StopCause::Hangup);
+            // As GNU parallel says it: the run will end short of its jobs.
+            if first && control.announce_resize.load(Ordering::Acquire) {
+                let running = control.running();
+                let plural = if running == 1 { "" } else { "s" };
+                eprintln!(
+                    "parx: SIGHUP: starting no new jobs; waiting for {running} running job{plural} to finish"
+                );
+            }
         }
         // Ctrl-Z reaches only parx's process group: stop the jobs too, then
         // parx itself; on `fg` (SIGCONT) wake them again.

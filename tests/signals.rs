@@ -137,9 +137,10 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
         log.display(),
         gate.display()
     );
+    let stderr = env.path("stderr");
     let run = env
         .parx(["-j2", "-k", &job, ":::", "a", "b", "c", "d"])
-        .spawn_guarded();
+        .spawn_logging_stderr(&stderr);
     wait_for("2 jobs to start", || {
         std::fs::read_to_string(&log)
             .map(|s| s.lines().count())
@@ -147,9 +148,12 @@ fn sighup_lets_running_jobs_finish_and_starts_no_more() {
             == 2
     });
     send_signal(run.id(), libc::SIGHUP);
-    // parx takes SIGHUP on its signal thread at once; nothing outside can
-    // see that it did, so allow a generous margin before the jobs may end.
-    std::thread::sleep(Duration::from_millis(300));
+    // parx says when it took the signal, as GNU parallel does.
+    wait_for("parx to take SIGHUP", || {
+        std::fs::read_to_string(&stderr).is_ok_and(|e| {
+            e == "parx: SIGHUP: starting no new jobs; waiting for 2 running jobs to finish\n"
+        })
+    });
     std::fs::write(&gate, "").unwrap();
     let out = run.wait_with_output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
