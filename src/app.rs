@@ -671,7 +671,11 @@ fn execute(
         None => None,
     };
     let table = match &config.results {
-        Some(SaveTo::Table(path, format)) => match results::Table::create(path, *format) {
+        Some(SaveTo::Table(path, format)) => match results::Table::create(
+            path,
+            *format,
+            config.resume.is_some() || config.retry_failed,
+        ) {
             Ok(table) => Some(table),
             Err(err) => {
                 eprintln!(

@@ -69,18 +69,25 @@ pub struct Table {
 }
 
 impl Table {
-    /// Creates (or truncates) `path`; `-.csv` and the like write to stdout.
-    pub fn create(path: &Path, format: Format) -> io::Result<Self> {
+    /// Creates (or truncates) `path`, or with `append` adds to it (the
+    /// header only if it is empty): `--resume` keeps the records of the run
+    /// it resumes. `-.csv` and the like write to stdout.
+    pub fn create(path: &Path, format: Format, append: bool) -> io::Result<Self> {
         let stem = path.as_os_str().as_encoded_bytes();
+        let mut header_written = false;
         let out: Box<dyn Write + Send> = if stem.len() > 1 && stem[0] == b'-' && stem[1] == b'.' {
             Box::new(io::stdout())
+        } else if append {
+            let file = File::options().create(true).append(true).open(path)?;
+            header_written = file.metadata()?.len() > 0;
+            Box::new(file)
         } else {
             Box::new(File::create(path)?)
         };
         Ok(Self {
             out,
             format,
-            header_written: false,
+            header_written,
         })
     }
 

@@ -469,6 +469,27 @@ fn results_tables_match_gnu_parallel() {
         .map(|l| &l[..1])
         .collect();
     assert_eq!(seqs, ["1", "2", "3"], "{text}");
+    // --resume adds to the table of the run it resumes (one header).
+    let run = |extra: &[&str]| {
+        env.parx(["-j1", "--joblog", "rlog", "--results", "r.csv"])
+            .arg_last(extra)
+            .arg_last(["echo {}; [ {} != b ] || [ -e ok ]", ":::", "a", "b", "c"])
+            .output()
+    };
+    let out = run(&["--halt", "now,fail=1"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    env.write("ok", "");
+    let out = run(&["--resume-failed"]);
+    assert!(out.status.success(), "{out:?}");
+    let table = std::fs::read_to_string(env.path("r.csv")).unwrap();
+    // (Each record's Stdout holds a newline: its second line starts `"`.)
+    let seqs: Vec<&str> = table
+        .lines()
+        .filter(|l| !l.starts_with('"'))
+        .map(|l| &l[..l.find(',').unwrap()])
+        .collect();
+    // Header, job 1, job 2 failed, then job 2 again and job 3.
+    assert_eq!(seqs, ["Seq", "1", "2", "2", "3"], "{table}");
     let out = env
         .parx(["--results", "no/such/dir/x.json", "true", ":::", "a"])
         .expect_code(255);
