@@ -1135,10 +1135,10 @@ fn execute(
             };
             // A job killed by a stop (a signal, --halt now) does not count
             // towards --halt (the output thread drops it).
-            let halt_status = if outcome.stopped {
-                None
+            let (halt_status, halt_note) = if outcome.stopped {
+                (None, None)
             } else {
-                halt.check(&outcome, &command, &control, &terminal)
+                halt.check(&outcome, &command, &control).unzip()
             };
             // --results DIR is named by one value per input source; a
             // --results table lists them all, as GNU parallel.
@@ -1158,6 +1158,7 @@ fn execute(
                 outcome,
                 command,
                 halt_status,
+                halt_note,
                 values,
                 host: ran_on.or(host).map(|(_, h)| h.name.clone()),
             });

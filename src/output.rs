@@ -541,6 +541,8 @@ pub struct Finished {
     pub command: Vec<u8>,
     /// This job made `--halt ...,fail=1` stop parx: its status.
     pub halt_status: Option<i32>,
+    /// `--halt`'s message about this job, printed after its output.
+    pub halt_note: Option<String>,
     /// Its values, one per input source, when `--results` needs them.
     pub values: Vec<Vec<u8>>,
     /// The `-S` host it ran on (None: this machine).
@@ -615,6 +617,7 @@ pub fn collect(
         outcome,
         command,
         halt_status,
+        halt_note,
         values,
         host,
     } in done
@@ -687,6 +690,9 @@ pub fn collect(
                     }
                 }
             },
+        }
+        if let Some(note) = halt_note {
+            terminal.message(&note);
         }
         // After the output, so `--joblog -` follows each job's output on
         // stdout as GNU parallel's does.

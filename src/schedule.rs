@@ -454,14 +454,14 @@ impl HaltCheck {
     /// `fail` and `done`, the job's own status with a count of 1, the
     /// number of failed jobs so far (at most 101) with a larger count, and
     /// the percentage of all the jobs that failed so far (rounded up) with
-    /// a percentage.
+    /// a percentage. With it comes the message to print once the job's
+    /// output is out (GNU parallel's order).
     pub fn check(
         &self,
         outcome: &Outcome,
         command: &[u8],
         control: &Arc<Control>,
-        terminal: &Terminal,
-    ) -> Option<i32> {
+    ) -> Option<(i32, String)> {
         let rule = self.rule?;
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let failed = outcome.is_failure();
@@ -483,14 +483,14 @@ impl HaltCheck {
         if !hit || !reached || control.is_stopping() {
             return None;
         }
-        terminal.message(&format!(
+        let message = format!(
             "parx: halting: this job {what}: {}\n",
             String::from_utf8_lossy(command)
-        ));
+        );
         control.stop(StopCause::Halt {
             now: rule.when == HaltWhen::Now,
         });
-        Some(match (rule.on, rule.limit) {
+        let status = match (rule.on, rule.limit) {
             (HaltOn::Success, _) => 0,
             (_, HaltLimit::Jobs(1)) => match outcome.status {
                 Status::Exited(code) | Status::NotStarted(code) => code,
@@ -500,7 +500,8 @@ impl HaltCheck {
             (_, HaltLimit::Percent(_)) => {
                 Self::percent_failed(counts[0], self.total.get().copied().unwrap_or(0))
             }
-        })
+        };
+        Some((status, message))
     }
 
     /// The exit status when a percentage rule never struck: as GNU

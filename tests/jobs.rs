@@ -994,3 +994,30 @@ fn job_log_on_stdout_follows_each_jobs_output_and_devices_work() {
         .expect_code(0);
     assert_eq!(out.stdout, b"a\n");
 }
+
+#[test]
+fn the_halt_message_comes_after_the_jobs_output() {
+    let env = Env::new();
+    // stdout and stderr into one pipe, to see their order.
+    let out = env
+        .command("sh")
+        .args(["-c", "\"$0\" \"$@\" 2>&1"])
+        .arg(crate::util::parx_bin())
+        .args([
+            "-j1",
+            "--halt",
+            "now,fail=1",
+            "echo out {}; exit {}",
+            ":::",
+            "0",
+            "2",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "out 0\nout 2\nparx: halting: this job failed: echo out 2; exit 2\n"
+    );
+}

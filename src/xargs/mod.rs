@@ -499,6 +499,7 @@ fn execute(
             outcome,
             command: Vec::new(),
             halt_status: None,
+            halt_note: None,
             values: Vec::new(),
             host: None,
         });
