@@ -26,8 +26,14 @@ Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
 Every option in detail: parx --help-full, or man -l man/parx.1 in the source.";
 
 const AFTER_LONG_HELP: &str = "Environment: PARX_SHELL (the shell for templates that need one),
-TMPDIR (where output spills), MAKEFLAGS (make's jobserver, in '+' recipes).
-Jobs get PARX_SEQ and PARX_SLOT (also as PARALLEL_SEQ and PARALLEL_JOBSLOT).
+TMPDIR (where output spills), MAKEFLAGS (make's jobserver, in '+' recipes),
+PARALLEL (default options, before the command line's; a repeated option
+takes its last value), PARX_SSH, PARX_SRUN.
+Jobs get PARX_SEQ and PARX_SLOT (also as PARALLEL_SEQ and PARALLEL_JOBSLOT)
+and PARALLEL_PID.
+
+GNU parallel options accepted without effect: --will-cite, --no-notice,
+--plain, --gnu, --silent, -M/--controlmaster.
 
 Exit status: 0 all jobs succeeded; 1-100 that many jobs failed; 101 more than
 100 failed; the failing job's status with --halt ...,fail=1; the percentage
@@ -74,8 +80,8 @@ pub struct Cli {
     #[arg(
         short = 'j',
         long = "jobs",
-        short_alias = 'P',
-        alias = "max-procs",
+        visible_short_alias = 'P',
+        visible_alias = "max-procs",
         value_name = "N",
         allow_hyphen_values = true
     )]
