@@ -351,3 +351,22 @@ fn sigusr1_and_sigusr2_change_p_silently() {
     assert!(out.stderr.is_empty(), "{out:?}");
     assert_eq!(started(), 3);
 }
+
+#[test]
+fn show_limits_uses_no_more_than_its_maximum() {
+    let env = Env::new();
+    for args in [
+        &["--xargs", "--show-limits"][..],
+        &["--xargs", "-s", "1000", "--show-limits"],
+    ] {
+        let out = env.parx(args).stdin("").expect_code(0);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let number = |label: &str| -> usize {
+            let line = err.lines().find(|l| l.starts_with(label)).expect(label);
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        let most = number("Maximum length of command we could actually use:");
+        let using = number("Size of command buffer we are actually using:");
+        assert!(using <= most, "{err}");
+    }
+}

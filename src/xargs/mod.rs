@@ -181,7 +181,10 @@ fn show_limits(limits: &SystemLimits, using: usize, options: &Options) -> String
          Maximum parallelism (parx's cap on --max-procs here): {}\n",
         limits.environment,
         limits.size_max,
-        limits.size_max.saturating_sub(limits.environment),
+        // parx's own maximum (argv's pointers counted, the environment
+        // once), not GNU's size_max less the environment a second time,
+        // which is below what parx uses.
+        Limits::system(limits.budget).arg_max,
         using,
         crate::config::max_slots(),
     );
