@@ -991,6 +991,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn header_names_become_positions_in_one_pass() {
+        let names = [b"a".to_vec(), b"1".to_vec(), b"x y".to_vec()];
+        assert_eq!(
+            rename_columns(b"{a} {1} {x y/} {a.} {b} {} {#}", &names),
+            b"{1} {2} {3/} {1.} {b} {} {#}"
+        );
+        assert_eq!(rename_columns(b"{a", &names), b"{a");
+    }
+
+    #[test]
     fn jobs_forms() {
         assert_eq!(parse_jobs(None, 8), Ok(8));
         assert_eq!(parse_jobs(Some("3"), 8), Ok(3));

@@ -460,7 +460,8 @@ impl Group {
     }
 }
 
-/// `--colsep`, `--trim` and `-r`: what becomes of each input as it is read.
+/// `--colsep`, `--trim`, `-r`, `-E` and `--header`: what becomes of each
+/// input as it is read.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// Which ends of each value (each column) lose their white space.
@@ -479,10 +480,10 @@ pub struct Filter {
 
 impl Filter {
     fn changes_nothing(&self) -> bool {
+        // (`header` only takes the first input, in `Inputs::open`.)
         self.trim == Trim::default()
             && !self.skip_blank
             && self.colsep.is_none()
-            && !self.header
             && self.eof.is_none()
     }
 }
