@@ -745,6 +745,7 @@ fn execute(
         std::thread::Builder::new()
             .name("parx-input".into())
             .spawn(move || {
+                let _closer = queue.closer(&input_error);
                 // Otherwise every job is made first, to count them.
                 if halt.needs_total() {
                     match batcher.make_all() {

@@ -13,7 +13,7 @@
 //! `--timeout N%`, `--halt`).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,16 @@ impl<T> Queue<T> {
         self.work.notify_all();
     }
 
+    /// A guard that closes the queue when dropped, also while its thread
+    /// unwinds from a panic (the slots would wait for jobs forever), and
+    /// then sets `failed`.
+    pub fn closer<'a>(&'a self, failed: &'a AtomicBool) -> Closer<'a, T> {
+        Closer {
+            queue: self,
+            failed,
+        }
+    }
+
     /// True once the queue is closed and every job in it was taken.
     pub fn is_done(&self) -> bool {
         let state = self.lock();
@@ -134,6 +144,21 @@ impl<T> Queue<T> {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+/// See [`Queue::closer`].
+pub struct Closer<'a, T> {
+    queue: &'a Queue<T>,
+    failed: &'a AtomicBool,
+}
+
+impl<T> Drop for Closer<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.failed.store(true, Ordering::Release);
+        }
+        self.queue.close();
     }
 }
 
@@ -526,6 +551,27 @@ impl HaltCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_producer_that_panics_still_closes_the_queue() {
+        let queue: Queue<u32> = Queue::new(1);
+        let failed = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let producer = s.spawn(|| {
+                let _closer = queue.closer(&failed);
+                panic!("a producer's bug");
+            });
+            assert!(producer.join().is_err());
+        });
+        assert!(queue.is_done(), "the slots would wait forever");
+        assert!(failed.load(Ordering::Acquire));
+        // Without a panic it closes the queue and fails nothing.
+        let queue: Queue<u32> = Queue::new(1);
+        let failed = AtomicBool::new(false);
+        drop(queue.closer(&failed));
+        assert!(queue.is_done());
+        assert!(!failed.load(Ordering::Acquire));
+    }
     use crate::signal::{default_termseq, StopCause};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
