@@ -344,9 +344,20 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that failed while parx ran: SIGTERM first, so parx stops its
+    /// jobs (SIGKILL would leave them running, loading the machine for the
+    /// tests after), then SIGKILL if it has not exited within seconds.
     fn drop(&mut self) {
         if let Some(child) = self.0.as_mut() {
             if let Ok(None) = child.try_wait() {
+                send_signal(child.id(), libc::SIGTERM);
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+                while std::time::Instant::now() < until {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
                 let _ = child.kill();
                 let _ = child.wait();
             }
