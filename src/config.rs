@@ -574,8 +574,8 @@ impl Config {
     pub fn from_cli(cli: Cli) -> Result<Self, UsageError> {
         let slots = parse_jobs(cli.jobs.as_deref(), cpu_count())?;
         let delimiter = match (&cli.delimiter, cli.null) {
-            (Some(_), true) => return Err(UsageError("-0 and -d cannot be used together".into())),
-            (Some(d), false) => parse_delimiter(d.as_bytes())?,
+            // Both: -d wins, in either order, as in GNU parallel.
+            (Some(d), _) => parse_delimiter(d.as_bytes())?,
             (None, true) => 0,
             (None, false) => b'\n',
         };
