@@ -199,22 +199,13 @@ where
     F: Fn(usize, T) + Sync,
     O: Fn(usize) -> bool + Sync,
 {
-    // Which slots have a thread, whether the queue has run dry, and how
-    // many threads the pool should have now. Slot threads start one after
-    // another: each asks for the next once it took its first job, unless
-    // every job is already taken. A short run thus starts only the threads
-    // it uses (one `true` starts one slot thread, not -j of them), and the
-    // first jobs get slots 1, 2, 3 ... in order, as in GNU parallel.
+    // Which slots have a thread, and whether the queue has run dry.
+    #[derive(Default)]
     struct Threads {
         live: Vec<bool>,
         dry: bool,
-        asked: usize,
     }
-    let threads = Mutex::new(Threads {
-        live: Vec::new(),
-        dry: false,
-        asked: 1,
-    });
+    let threads = Mutex::new(Threads::default());
     let ended = Condvar::new();
     let lock = || threads.lock().unwrap_or_else(PoisonError::into_inner);
     std::thread::scope(|scope| {
@@ -224,7 +215,7 @@ where
         let mut cap = usize::MAX;
         loop {
             let mut state = lock();
-            let mut running = state.live.iter().filter(|&&live| live).count();
+            let running = state.live.iter().filter(|&&live| live).count();
             if state.dry || control.is_stopping() {
                 if running == 0 {
                     return Ok(());
@@ -232,9 +223,6 @@ where
             } else {
                 // Start a thread for every slot below the limit that has none.
                 for slot in 0..wanted.min(cap) {
-                    if running >= state.asked {
-                        break;
-                    }
                     if state.live.get(slot).copied().unwrap_or(false) || !is_open(slot) {
                         continue;
                     }
@@ -246,20 +234,9 @@ where
                         .spawn_scoped(scope, move || {
                             let retired = || slot >= control.slot_limit() || !is_open(slot);
                             let mut dry = false;
-                            let mut first = true;
                             while !retired() {
                                 match queue.take_unless(control, retired) {
-                                    Some(job) => {
-                                        if std::mem::take(&mut first) && !queue.is_done() {
-                                            let mut state = threads
-                                                .lock()
-                                                .unwrap_or_else(PoisonError::into_inner);
-                                            state.asked = state.asked.saturating_add(1);
-                                            drop(state);
-                                            ended.notify_all();
-                                        }
-                                        work(slot, job);
-                                    }
+                                    Some(job) => work(slot, job),
                                     None => {
                                         dry = !retired();
                                         break;
@@ -277,7 +254,6 @@ where
                                 state.live.resize(slot + 1, false);
                             }
                             state.live[slot] = true;
-                            running += 1;
                         }
                         Err(err) if running == 0 && slot == 0 => return Err(err),
                         Err(err) => {
@@ -299,8 +275,6 @@ where
             if control.slot_limit() != limit {
                 limit = control.slot_limit();
                 wanted = limit;
-                // SIGUSR1: the new slot starts at once.
-                lock().asked = usize::MAX;
             }
         }
     })
