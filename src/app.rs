@@ -629,7 +629,7 @@ fn output_failure(err: &std::io::Error) -> Exit {
     if err.kind() == std::io::ErrorKind::BrokenPipe {
         Exit::Signal(libc::SIGPIPE)
     } else {
-        eprintln!("parx: cannot write output: {}", sys::error_text(err));
+        eprintln!("parx: cannot write output: {}", describe(err));
         Exit::Code(OWN_ERROR)
     }
 }

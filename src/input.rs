@@ -58,7 +58,7 @@ impl std::fmt::Display for InputError {
             f,
             "cannot read input {}: {}",
             self.what,
-            crate::sys::error_text(&self.source)
+            crate::describe(&self.source)
         )
     }
 }

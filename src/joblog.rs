@@ -33,7 +33,7 @@ impl std::fmt::Display for JobLogError {
             f,
             "job log {}: {}",
             self.path.display(),
-            crate::sys::error_text(&self.source)
+            crate::describe(&self.source)
         )
     }
 }

@@ -43,7 +43,7 @@ impl std::fmt::Display for SpillError {
             f,
             "cannot keep job output in a temporary file in {}: {} (use --tmpdir DIR to choose another directory)",
             self.dir.display(),
-            crate::sys::error_text(&self.source)
+            crate::describe(&self.source)
         )
     }
 }

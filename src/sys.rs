@@ -229,16 +229,6 @@ fn cpu_list(text: &str) -> Vec<usize> {
     cpus
 }
 
-/// An I/O error as a message for people: without the ` (os error N)` that
-/// Rust's `Display` adds after the system's text.
-pub(crate) fn error_text(err: &io::Error) -> String {
-    let text = err.to_string();
-    match (text.rfind(" (os error "), text.ends_with(')')) {
-        (Some(at), true) => text[..at].to_string(),
-        _ => text,
-    }
-}
-
 /// A new pipe, both ends close-on-exec: (read end, write end).
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
@@ -516,14 +506,6 @@ pub(crate) fn max_slots() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_text_leaves_out_the_error_number() {
-        let err = io::Error::from_raw_os_error(libc::ENOENT);
-        assert_eq!(error_text(&err), "No such file or directory");
-        let err = io::Error::other("plain (as is)");
-        assert_eq!(error_text(&err), "plain (as is)");
-    }
 
     #[test]
     fn cpu_lists_are_read_as_sysfs_writes_them() {
