@@ -576,6 +576,8 @@ impl<'a> Feed<'a> {
     /// Bigger pipes mean fewer wake-ups per block (Linux lets any process
     /// ask for up to 1 MiB).
     const PIPE_BYTES: u64 = 1 << 20;
+    /// Linux's own pipe capacity.
+    const DEFAULT_PIPE_BYTES: u64 = 64 * 1024;
     /// The first wait for a half-full pipe to drain (about what a fast
     /// reader needs for half a MiB), doubled while it stays half full.
     const FIRST_PAUSE: Duration = Duration::from_micros(50);
@@ -590,8 +592,8 @@ impl<'a> Feed<'a> {
         block: &'a Block,
         fifo: Option<&'a std::path::Path>,
     ) -> Option<Self> {
-        let pipe = match fifo {
-            Some(_) => None,
+        let (pipe, capacity) = match fifo {
+            Some(_) => (None, Self::DEFAULT_PIPE_BYTES),
             None => {
                 let fd = match write_end {
                     Some(fd) => fd,
@@ -599,8 +601,8 @@ impl<'a> Feed<'a> {
                 };
                 let pipe = std::fs::File::from(fd);
                 sys::set_nonblocking(pipe.as_fd()).ok()?;
-                Self::grow(&pipe, block);
-                Some(pipe)
+                let capacity = Self::grow(&pipe, block);
+                (Some(pipe), capacity)
             }
         };
         let body = match &block.body {
@@ -622,22 +624,20 @@ impl<'a> Feed<'a> {
             header: &block.header,
             body,
             written: 0,
-            capacity: 64 * 1024,
+            capacity,
             pause: None,
-        })
-        .map(|mut feed| {
-            if let Some(pipe) = &feed.pipe {
-                feed.capacity = sys::pipe_capacity(pipe.as_fd()).unwrap_or(feed.capacity);
-            }
-            feed
         })
     }
 
-    fn grow(pipe: &std::fs::File, block: &Block) {
+    /// A pipe big enough for the block (up to [`Feed::PIPE_BYTES`]); its
+    /// capacity then.
+    fn grow(pipe: &std::fs::File, block: &Block) -> u64 {
         let total = block.header.len() as u64 + block.body.len();
-        if total > 64 * 1024 {
-            sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES) as usize);
+        if total <= Self::DEFAULT_PIPE_BYTES {
+            return Self::DEFAULT_PIPE_BYTES;
         }
+        sys::grow_pipe(pipe.as_fd(), total.min(Self::PIPE_BYTES) as usize)
+            .unwrap_or(Self::DEFAULT_PIPE_BYTES)
     }
 
     /// Bytes not written yet.
@@ -698,7 +698,7 @@ impl<'a> Feed<'a> {
         // once the job reads again (no cost while a job does not read).
         let slow = self.pause.is_some_and(|p| p >= Self::LONGEST_PAUSE);
         if !slow
-            && self.capacity > 64 * 1024
+            && self.capacity > Self::DEFAULT_PIPE_BYTES
             && sys::bytes_in_pipe(pipe.as_fd()) > self.capacity / 2
         {
             self.pause = Some(self.pause.map_or(Self::FIRST_PAUSE, |p| p * 2));

@@ -247,7 +247,7 @@ impl Chunker {
         // keeps the size it has.
         use std::os::unix::fs::FileTypeExt;
         if file.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
-            crate::sys::grow_pipe(std::os::fd::AsFd::as_fd(&file), STDIN_PIPE_BYTES);
+            let _ = crate::sys::grow_pipe(std::os::fd::AsFd::as_fd(&file), STDIN_PIPE_BYTES);
         }
         Self::new(Box::new(file), name, spec)
     }

@@ -348,21 +348,12 @@ pub(crate) fn in_terminal_foreground() -> bool {
 }
 
 /// Asks for a pipe buffer of `bytes` (Linux); fewer wake-ups per block
-/// fed to a job. Failure (an unprivileged limit) keeps the default.
-pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) {
-    let Ok(bytes) = libc::c_int::try_from(bytes) else {
-        return;
-    };
+/// fed to a job. Returns the capacity the kernel gave (at least `bytes`);
+/// `None` on failure (an unprivileged limit), which keeps the default.
+pub(crate) fn grow_pipe(fd: BorrowedFd<'_>, bytes: usize) -> Option<u64> {
+    let bytes = libc::c_int::try_from(bytes).ok()?;
     // SAFETY: as above.
-    unsafe {
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes);
-    }
-}
-
-/// The capacity of the pipe `fd` in bytes (F_GETPIPE_SZ).
-pub(crate) fn pipe_capacity(fd: BorrowedFd<'_>) -> Option<u64> {
-    // SAFETY: F_GETPIPE_SZ takes no argument and returns the size or -1.
-    let size = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    let size = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
     u64::try_from(size).ok()
 }
 
