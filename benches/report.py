@@ -146,6 +146,16 @@ def build(d):
         cells = [desc, shown if value is not None else "not measured", rounds, mark]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
 
+    def versus(desc, scen, a, b, at_most=None, at_least=None, shown="×"):
+        """A target on the ratio of a's median to b's, shown with its per-round ratios."""
+        r = ratio(m(scen, a), m(scen, b))
+        ok = None
+        if at_most is not None:
+            ok = r is not None and r <= at_most
+        if at_least is not None:
+            ok = r is not None and r >= at_least
+        target(desc, r, ok, f"{fmt_ratio(r)} {shown}", paired(scen, a, b))
+
     out.append("## Issue 4 targets")
     out.append("")
     out.append("Ratios of medians; the per-round column repeats the ratio for each round alone "
@@ -153,24 +163,15 @@ def build(d):
     out.append("")
     out.append("| target | measured in this run | per round | verdict |")
     out.append("|---|---|---|---|")
-    r = ratio(m("trivial", "parx"), m("trivial", "floor"))
-    target("trivial: parx ≤ 1.10 × floor", r, r is not None and r <= 1.10, f"{fmt_ratio(r)} ×",
-           paired("trivial", "parx", "floor"))
-    r = ratio(m("trivial", "parx"), m("trivial", "floor -t"))
-    target("(no target) trivial: parx vs the 2-thread floor `floor -t`", r, None, f"{fmt_ratio(r)} ×",
-           paired("trivial", "parx", "floor -t"))
-    r = ratio(m("trivial", "parx"), m("trivial", "xargs -P2 -n1"))
-    target("trivial: parx ≤ 0.95 × `xargs -P2 -n1`", r, r is not None and r <= 0.95, f"{fmt_ratio(r)} ×",
-           paired("trivial", "parx", "xargs -P2 -n1"))
-    r = ratio(m("keep-order", "parx -k"), m("keep-order", "floor (unordered)"))
-    target("keep-order: parx -k ≤ 1.20 × floor", r, r is not None and r <= 1.20, f"{fmt_ratio(r)} ×",
-           paired("keep-order", "parx -k", "floor (unordered)"))
-    r = ratio(m("keep-order", "parx -k"), m("keep-order", "floor -t (unordered)"))
-    target("(no target) keep-order: parx -k vs the 2-thread floor `floor -t`", r, None, f"{fmt_ratio(r)} ×",
-           paired("keep-order", "parx -k", "floor -t (unordered)"))
-    r = ratio(m("keep-order", "GNU parallel -k"), m("keep-order", "parx -k"))
-    target("keep-order: parx -k ≥ 5 × faster than GNU parallel -k", r, r is not None and r >= 5,
-           f"{fmt_ratio(r)} × faster", paired("keep-order", "GNU parallel -k", "parx -k"))
+    versus("trivial: parx ≤ 1.10 × floor", "trivial", "parx", "floor", at_most=1.10)
+    versus("(no target) trivial: parx vs the 2-thread floor `floor -t`", "trivial", "parx", "floor -t")
+    versus("trivial: parx ≤ 0.95 × `xargs -P2 -n1`", "trivial", "parx", "xargs -P2 -n1", at_most=0.95)
+    versus("keep-order: parx -k ≤ 1.20 × floor", "keep-order", "parx -k", "floor (unordered)",
+           at_most=1.20)
+    versus("(no target) keep-order: parx -k vs the 2-thread floor `floor -t`", "keep-order", "parx -k",
+           "floor -t (unordered)")
+    versus("keep-order: parx -k ≥ 5 × faster than GNU parallel -k", "keep-order", "GNU parallel -k",
+           "parx -k", at_least=5, shown="× faster")
     for name in ("parx", "parx -k"):
         r = ratio(m("bulk", "cat"), m("bulk", name))
         target(f"bulk: {name} throughput ≥ 0.8 × cat", r, r is not None and r >= 0.8, f"{fmt_ratio(r)} × cat",
@@ -183,15 +184,11 @@ def build(d):
     cp = extra[("packing", "parx -X")].get("commands")
     ok = None if cx is None or cp is None else int(cp) < int(cx)
     target("packing: fewer commands than xargs", cp, ok, f"parx {cp}, xargs {cx}")
-    r = ratio(m("packing", "parx -X"), m("packing", "xargs"))
-    target("packing: wall ≤ 0.8 × xargs", r, r is not None and r <= 0.8, f"{fmt_ratio(r)} ×",
-           paired("packing", "parx -X", "xargs"))
+    versus("packing: wall ≤ 0.8 × xargs", "packing", "parx -X", "xargs", at_most=0.8)
     r = ratio(m("latency", "parx"), IDEAL_LATENCY)
     target("latency: ≤ 1.15 × ideal 0.2 s", r, r is not None and r <= 1.15, f"{fmt_ratio(r)} ×",
            per_round_vs("latency", "parx", IDEAL_LATENCY))
-    r = ratio(m("startup", "parx"), m("startup", "xargs"))
-    target("start-up: ≤ 1.5 × xargs", r, r is not None and r <= 1.5, f"{fmt_ratio(r)} ×",
-           paired("startup", "parx", "xargs"))
+    versus("start-up: ≤ 1.5 × xargs", "startup", "parx", "xargs", at_most=1.5)
     for mode in ("parx --dry-run", "parx -X true"):
         r = ratio(rss_mib("scale", f"{mode}, 1M"), rss_mib("scale", f"{mode}, 10k"))
         target(f"scale ({mode}): RSS at 1M ≤ 1.2 × RSS at 10k", r, r is not None and r <= 1.2,
@@ -201,33 +198,23 @@ def build(d):
     out.append("")
     out.append("| target | value | per round | verdict |")
     out.append("|---|---|---|---|")
-    r = ratio(m("pipe", "GNU parallel --pipe"), m("pipe", "parx --pipe"))
-    target("pipe: parx --pipe ≥ 3 × GNU parallel's throughput", r, r is not None and r >= 3,
-           f"{fmt_ratio(r)} ×", paired("pipe", "GNU parallel --pipe", "parx --pipe"))
-    r = ratio(m("pipe", "wc -l"), m("pipe", "parx --pipe"))
-    target("pipe: parx --pipe ≥ 0.7 × `wc -l` alone", r, r is not None and r >= 0.7,
-           f"{fmt_ratio(r)} ×", paired("pipe", "wc -l", "parx --pipe"))
-    r = ratio(m("pipe", "wc -l"), m("pipe", "floor: 1,024 × wc -l"))
-    target("(no target) pipe: the floor, 1,024 × `wc -l` of 1 MiB, vs `wc -l` alone", r, None,
-           f"{fmt_ratio(r)} ×", paired("pipe", "wc -l", "floor: 1,024 × wc -l"))
-    r = ratio(m("pipe", "floor: 1,024 × wc -l"), m("pipe", "parx --pipe"))
-    target("(no target) pipe: parx --pipe vs that floor", r, None, f"{fmt_ratio(r)} ×",
-           paired("pipe", "floor: 1,024 × wc -l", "parx --pipe"))
-    r = ratio(m("pipe", "wc -l"), m("pipe", "parx --pipe --block 8M"))
-    target("(no target) pipe: parx --pipe --block 8M vs `wc -l` alone", r, None, f"{fmt_ratio(r)} ×",
-           paired("pipe", "wc -l", "parx --pipe --block 8M"))
-    r = ratio(m("pipe", "GNU parallel --pipe"), m("pipe", "cat | parx --pipe"))
-    target("(no target) pipe: cat | parx --pipe vs GNU parallel --pipe (from the file)", r, None,
-           f"{fmt_ratio(r)} ×", paired("pipe", "GNU parallel --pipe", "cat | parx --pipe"))
-    r = ratio(m("pipe", "cat | wc -l"), m("pipe", "cat | parx --pipe"))
-    target("(no target) pipe: cat | parx --pipe vs `cat | wc -l`", r, None, f"{fmt_ratio(r)} ×",
-           paired("pipe", "cat | wc -l", "cat | parx --pipe"))
-    r = ratio(m("pipe", "cat | wc -l"), m("pipe", "cat | parx --pipe --block 8M"))
-    target("(no target) pipe: cat | parx --pipe --block 8M vs `cat | wc -l`", r, None, f"{fmt_ratio(r)} ×",
-           paired("pipe", "cat | wc -l", "cat | parx --pipe --block 8M"))
-    r = ratio(m("pipe", "cat > /dev/null"), m("pipe", "parx --pipe-part"))
-    target("pipe-part: ≥ 0.8 × reading the file with cat", r, r is not None and r >= 0.8,
-           f"{fmt_ratio(r)} ×", paired("pipe", "cat > /dev/null", "parx --pipe-part"))
+    # Times of the baseline over times of parx: throughput ratios.
+    versus("pipe: parx --pipe ≥ 3 × GNU parallel's throughput", "pipe", "GNU parallel --pipe",
+           "parx --pipe", at_least=3)
+    versus("pipe: parx --pipe ≥ 0.7 × `wc -l` alone", "pipe", "wc -l", "parx --pipe", at_least=0.7)
+    versus("(no target) pipe: the floor, 1,024 × `wc -l` of 1 MiB, vs `wc -l` alone", "pipe", "wc -l",
+           "floor: 1,024 × wc -l")
+    versus("(no target) pipe: parx --pipe vs that floor", "pipe", "floor: 1,024 × wc -l", "parx --pipe")
+    versus("(no target) pipe: parx --pipe --block 8M vs `wc -l` alone", "pipe", "wc -l",
+           "parx --pipe --block 8M")
+    versus("(no target) pipe: cat | parx --pipe vs GNU parallel --pipe (from the file)", "pipe",
+           "GNU parallel --pipe", "cat | parx --pipe")
+    versus("(no target) pipe: cat | parx --pipe vs `cat | wc -l`", "pipe", "cat | wc -l",
+           "cat | parx --pipe")
+    versus("(no target) pipe: cat | parx --pipe --block 8M vs `cat | wc -l`", "pipe", "cat | wc -l",
+           "cat | parx --pipe --block 8M")
+    versus("pipe-part: ≥ 0.8 × reading the file with cat", "pipe", "cat > /dev/null", "parx --pipe-part",
+           at_least=0.8)
     for name, limit in (("parx --pipe", 18), ("cat | parx --pipe", 18),
                         ("parx --pipe --block 8M", 32), ("cat | parx --pipe --block 8M", 32)):
         r = rss_mib("pipe", name)
@@ -239,9 +226,7 @@ def build(d):
     out.append("")
     out.append("| target | value | per round | verdict |")
     out.append("|---|---|---|---|")
-    r = ratio(m("ssh", "parx -S"), m("ssh", "GNU parallel -M"))
-    target("ssh: parx -S ≤ 0.8 × GNU parallel -M", r, r is not None and r <= 0.8, f"{fmt_ratio(r)} ×",
-           paired("ssh", "parx -S", "GNU parallel -M"))
+    versus("ssh: parx -S ≤ 0.8 × GNU parallel -M", "ssh", "parx -S", "GNU parallel -M", at_most=0.8)
     out.append("")
 
     out.append("## Exact commands (hyperfine --shell=none, output to /dev/null)")
