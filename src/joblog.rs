@@ -51,7 +51,7 @@ pub enum Resume {
 
 /// One finished job, as logged.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry<'a> {
+pub struct Entry {
     /// Sequence number.
     pub seq: u64,
     /// When it started.
@@ -69,12 +69,17 @@ pub struct Entry<'a> {
     /// `--pipe`: it ended without reading its whole block.
     pub unread: bool,
     /// The command line.
-    pub command: &'a [u8],
-    /// The host (`:` for this machine).
-    pub host: &'a str,
+    pub command: Vec<u8>,
+    /// The `-S` host it ran on (`None`: this machine).
+    pub host: Option<String>,
 }
 
-impl Entry<'_> {
+impl Entry {
+    /// The `Host` column: the host, or `:` for this machine.
+    pub fn host(&self) -> &str {
+        self.host.as_deref().unwrap_or(":")
+    }
+
     /// The `Exitval` and `Signal` columns, as GNU parallel fills them: 0
     /// and the signal for a job killed by one; -1 and the signal for a job
     /// stopped by `--timeout` (SIGTERM if it exited anyway); SIGPIPE for a
@@ -159,7 +164,7 @@ impl JobLog {
     }
 
     /// Appends one job's line.
-    pub fn record(&mut self, entry: &Entry<'_>) -> Result<(), JobLogError> {
+    pub fn record(&mut self, entry: &Entry) -> Result<(), JobLogError> {
         self.write_line(&format_line(entry))
     }
 
@@ -178,12 +183,12 @@ impl JobLog {
 /// the command is written as a NUL byte, as GNU parallel writes it, so that
 /// every job is one line and `--retry-failed` gets the command back exactly
 /// (no command line can hold a NUL byte).
-pub fn format_line(entry: &Entry<'_>) -> Vec<u8> {
+pub fn format_line(entry: &Entry) -> Vec<u8> {
     let (exitval, signal) = entry.exitval_signal();
     let mut line = format!(
         "{}\t{}\t{}\t{:>10.3}\t{}\t{}\t{}\t{}\t",
         entry.seq,
-        entry.host,
+        entry.host(),
         entry.start_time(),
         entry.runtime.as_secs_f64(),
         entry.sent,
@@ -335,7 +340,7 @@ pub fn failed_jobs(path: &Path) -> Result<Option<Retry>, JobLogError> {
 mod tests {
     use super::*;
 
-    fn entry(status: Status, timed_out: bool) -> Entry<'static> {
+    fn entry(status: Status, timed_out: bool) -> Entry {
         Entry {
             seq: 7,
             started: UNIX_EPOCH + Duration::from_millis(1_795_571_416_986),
@@ -345,8 +350,8 @@ mod tests {
             status,
             timed_out,
             unread: false,
-            command: b"echo a\nb",
-            host: ":",
+            command: b"echo a\nb".to_vec(),
+            host: None,
         }
     }
 

@@ -266,34 +266,8 @@ pub struct Captured {
 /// record, kept with its output until written (with `-k`, until its turn).
 #[derive(Debug)]
 pub struct Row {
-    seq: u64,
-    started: std::time::SystemTime,
-    runtime: std::time::Duration,
-    sent: u64,
-    received: u64,
-    status: crate::exec::Status,
-    timed_out: bool,
-    unread: bool,
-    command: Vec<u8>,
-    host: Option<String>,
+    entry: joblog::Entry,
     values: Vec<Vec<u8>>,
-}
-
-impl Row {
-    fn entry(&self) -> joblog::Entry<'_> {
-        joblog::Entry {
-            seq: self.seq,
-            started: self.started,
-            runtime: self.runtime,
-            sent: self.sent,
-            received: self.received,
-            status: self.status,
-            timed_out: self.timed_out,
-            unread: self.unread,
-            command: &self.command,
-            host: self.host.as_deref().unwrap_or(":"),
-        }
-    }
 }
 
 /// Where a write failed: on stdout (a closed pipe stops parx) or stderr.
@@ -583,13 +557,13 @@ pub fn collect(
     let tabled = table.is_some();
     let mut write = |mut captured: Captured| {
         if let (Some(row), Some(table)) = (captured.row.take(), table.as_mut()) {
-            if let Err(err) = table.record(&row.entry(), &row.values, &mut captured) {
+            if let Err(err) = table.record(&row.entry, &row.values, &mut captured) {
                 if err.kind() == std::io::ErrorKind::BrokenPipe {
                     stop_on_output_error(&err, control, terminal);
                 } else {
                     terminal.message(&format!(
                         "parx: --results: cannot write job {}'s record: {err}\n",
-                        row.seq
+                        row.entry.seq
                     ));
                     control.stop(StopCause::OwnError);
                 }
@@ -623,16 +597,18 @@ pub fn collect(
     } in done
     {
         let row = Row {
-            seq,
-            started: outcome.started,
-            runtime: outcome.runtime,
-            sent: outcome.input_sent,
-            received: outcome.stdout_bytes,
-            status: outcome.status,
-            timed_out: outcome.timed_out,
-            unread: outcome.input_unread > 0,
-            command,
-            host,
+            entry: joblog::Entry {
+                seq,
+                started: outcome.started,
+                runtime: outcome.runtime,
+                sent: outcome.input_sent,
+                received: outcome.stdout_bytes,
+                status: outcome.status,
+                timed_out: outcome.timed_out,
+                unread: outcome.input_unread > 0,
+                command,
+                host,
+            },
             values,
         };
         // A job killed because parx was stopping is neither logged nor
@@ -650,7 +626,7 @@ pub fn collect(
             crate::progress::job_done(bar, tally.failed);
         }
         // Formatted now: the row may go with the output.
-        let log_line = log.is_some().then(|| joblog::format_line(&row.entry()));
+        let log_line = log.is_some().then(|| joblog::format_line(&row.entry));
         match (results, outcome.captured) {
             (_, None) => {}
             (_, Some(mut captured)) if tabled => {

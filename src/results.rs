@@ -95,14 +95,14 @@ impl Table {
     /// records only.
     pub fn record(
         &mut self,
-        entry: &Entry<'_>,
+        entry: &Entry,
         values: &[Vec<u8>],
         captured: &mut Captured,
     ) -> io::Result<()> {
         let (exitval, signal) = entry.exitval_signal();
         let numbers = [
             entry.seq.to_string(),
-            entry.host.to_string(),
+            entry.host().to_string(),
             entry.start_time(),
             format!("{:.3}", entry.runtime.as_secs_f64()),
             entry.sent.to_string(),
@@ -124,7 +124,7 @@ impl Table {
                     )
                     .as_bytes(),
                 );
-                head.extend(json_escaped(entry.command));
+                head.extend(json_escaped(&entry.command));
                 head.extend_from_slice(b"\", \"V\": [ ");
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
@@ -172,7 +172,7 @@ impl Table {
                     push_field(&mut head, field, sep);
                     head.push(sep);
                 }
-                push_field(&mut head, entry.command, sep);
+                push_field(&mut head, &entry.command, sep);
                 for value in values {
                     head.push(sep);
                     push_field(&mut head, value, sep);
