@@ -75,13 +75,7 @@ impl Env {
     /// The lines of file `name` in this directory, sorted (none if it
     /// does not exist).
     pub fn sorted_lines(&self, name: &str) -> Vec<String> {
-        let mut lines: Vec<String> = std::fs::read_to_string(self.path(name))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
+        sorted_lines(&std::fs::read_to_string(self.path(name)).unwrap_or_default())
     }
 
     /// The rows of the job log `name` (its header checked and left out),
