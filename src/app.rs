@@ -745,6 +745,7 @@ fn execute(
         std::thread::Builder::new()
             .name("parx-input".into())
             .spawn(move || {
+                // Closes the queue when this thread ends, however it ends.
                 let _closer = queue.closer(&input_error);
                 // Otherwise every job is made first, to count them.
                 if halt.needs_total() {
@@ -753,7 +754,6 @@ fn execute(
                         Err(err) => {
                             terminal.message(&format!("parx: {err}; no job was started\n"));
                             input_error.store(true, Ordering::Release);
-                            queue.close();
                             return;
                         }
                     }
@@ -787,7 +787,6 @@ fn execute(
                         }
                     }
                 }
-                queue.close();
             })
             .expect("cannot start the input thread");
     }
