@@ -19,7 +19,7 @@ use crate::exit::{Exit, OWN_ERROR};
 use crate::joblog::JobLog;
 use crate::output::{Finished, Terminal};
 use crate::results::SaveTo;
-use crate::schedule::{Gate, HaltCheck, Pacer, Queue, Runtimes};
+use crate::schedule::{Gate, HaltCheck, Queue, Runtimes};
 use crate::signal::{Control, StopCause};
 use crate::template::Fill;
 
@@ -711,7 +711,11 @@ fn execute(
         config::Packing::Fill { .. } => 1,
         _ => 2 * config.slots + 16,
     };
-    let queue = Arc::new(Queue::new(capacity));
+    let queue = Queue::new(capacity);
+    let queue = Arc::new(match config.delay {
+        Some(delay) => queue.paced(delay),
+        None => queue,
+    });
     if let Some(total) = config.progress {
         let known = total
             .or_else(|| batcher.listed())
@@ -814,7 +818,6 @@ fn execute(
             .expect("cannot start the output thread")
     };
 
-    let pacer = Pacer::default();
     let gate = Gate {
         load: config.load,
         memfree: config.memfree,
@@ -1032,8 +1035,11 @@ fn execute(
                 if !gate.wait_open(&control) {
                     break previous;
                 }
-                if let Some(delay) = config.delay {
-                    pacer.wait_turn(delay);
+                // --delay: the queue paced the first attempt.
+                if let Some(pacer) = queue.pacer().filter(|_| attempt > 1) {
+                    if !pacer.wait_turn(&control) {
+                        break previous;
+                    }
                 }
                 // Under make, each attempt runs on one of make's tokens, taken
                 // only once the gates above are open.

@@ -32,6 +32,24 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 struct State {
     queued: usize,
     closed: bool,
+    /// The pool's threads that take jobs ([`Taker`]), how many of them are
+    /// running one, and how many have not taken their first yet.
+    takers: usize,
+    busy: usize,
+    fresh: usize,
+    /// Bumped to wake the pool: a taker left, or a job waits while no taker
+    /// is free and the pool said it could start another (`hungry`).
+    events: u64,
+    hungry: bool,
+}
+
+impl State {
+    /// More jobs are waiting or running than there are threads to take
+    /// them, and every thread took a job already (so that the first jobs
+    /// get the slots in order).
+    fn wants_taker(&self) -> bool {
+        self.fresh == 0 && self.queued + self.busy > self.takers
+    }
 }
 
 /// A bounded multi-consumer queue of jobs (or any other work items).
@@ -40,7 +58,11 @@ pub struct Queue<T = Job> {
     state: Mutex<State>,
     work: Condvar,
     space: Condvar,
+    /// The pool waits here for [`State::events`].
+    pool: Condvar,
     capacity: usize,
+    /// `--delay`: jobs leave the queue no faster than this.
+    pacer: Option<Pacer>,
 }
 
 impl<T> Queue<T> {
@@ -51,8 +73,24 @@ impl<T> Queue<T> {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             space: Condvar::new(),
+            pool: Condvar::new(),
             capacity: capacity.max(1),
+            pacer: None,
         }
+    }
+
+    /// `--delay`: the jobs' first attempts start at least `delay` apart, in
+    /// the order they are taken (which is input order): a taker holds the
+    /// pace while it takes its job and waits for the job's turn.
+    #[must_use]
+    pub fn paced(mut self, delay: Duration) -> Self {
+        self.pacer = Some(Pacer::new(delay));
+        self
+    }
+
+    /// The pace of `--delay`, for the attempts after a job's first.
+    pub fn pacer(&self) -> Option<&Pacer> {
+        self.pacer.as_ref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -80,8 +118,15 @@ impl<T> Queue<T> {
         }
         self.injector.push(job);
         state.queued += 1;
+        let grow = state.hungry && state.wants_taker();
+        if grow {
+            state.events += 1;
+        }
         drop(state);
         self.work.notify_one();
+        if grow {
+            self.pool.notify_all();
+        }
         true
     }
 
@@ -115,14 +160,40 @@ impl<T> Queue<T> {
 
     /// As [`Queue::take`], but also gives up (`None`) once `leave()` is true.
     pub fn take_unless(&self, control: &Control, leave: impl Fn() -> bool) -> Option<T> {
+        self.take_counted(control, &leave, None)
+    }
+
+    /// Takes a job; `taker`: a [`Taker`]'s, which runs it from now on.
+    fn take_counted(
+        &self,
+        control: &Control,
+        leave: &dyn Fn() -> bool,
+        taker: Option<&mut Taker<'_, T>>,
+    ) -> Option<T> {
         loop {
             if control.is_stopping() || leave() {
                 return None;
             }
             match self.injector.steal() {
                 Steal::Success(job) => {
-                    self.lock().queued -= 1;
+                    let mut state = self.lock();
+                    state.queued -= 1;
+                    // A taker's first job lets the pool start another.
+                    let mut grow = false;
+                    if let Some(taker) = taker {
+                        taker.busy = true;
+                        state.busy += 1;
+                        if std::mem::take(&mut taker.fresh) {
+                            state.fresh -= 1;
+                            grow = state.hungry && state.wants_taker();
+                            state.events += u64::from(grow);
+                        }
+                    }
+                    drop(state);
                     self.space.notify_one();
+                    if grow {
+                        self.pool.notify_all();
+                    }
                     return Some(job);
                 }
                 Steal::Retry => continue,
@@ -144,6 +215,88 @@ impl<T> Queue<T> {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+impl<T> Queue<T> {
+    /// Counts one more thread of the pool, which takes jobs through the
+    /// returned handle until it drops it.
+    fn taker(&self) -> Taker<'_, T> {
+        let mut state = self.lock();
+        state.takers += 1;
+        state.fresh += 1;
+        Taker {
+            queue: self,
+            busy: false,
+            fresh: true,
+        }
+    }
+
+    /// The pool's wake-up count, for [`Queue::wait_for_pool_event`].
+    fn pool_events(&self) -> u64 {
+        self.lock().events
+    }
+
+    /// Whether jobs wait with no free taker for them.
+    fn wants_taker(&self) -> bool {
+        self.lock().wants_taker()
+    }
+
+    /// The pool sleeps until the count moves on from `seen` (or `timeout`);
+    /// `hungry`: it could start another taker, so a job that waits with no
+    /// free taker wakes it.
+    fn wait_for_pool_event(&self, seen: u64, hungry: bool, timeout: Duration) {
+        let mut state = self.lock();
+        state.hungry = hungry;
+        if state.events == seen && !(hungry && state.wants_taker()) {
+            drop(
+                self.pool
+                    .wait_timeout(state, timeout)
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+        }
+    }
+}
+
+/// One of the pool's threads, as the queue counts them: the pool starts
+/// another only while jobs wait that no taker is free for.
+struct Taker<'q, T> {
+    queue: &'q Queue<T>,
+    /// Running a job taken here (until the next `take`).
+    busy: bool,
+    /// Not one job taken yet.
+    fresh: bool,
+}
+
+impl<T> Taker<'_, T> {
+    /// The next job, the previous one being done; `None` as
+    /// [`Queue::take_unless`]. With `--delay`, returns at the job's turn.
+    fn take(&mut self, control: &Control, leave: &dyn Fn() -> bool) -> Option<T> {
+        if std::mem::take(&mut self.busy) {
+            self.queue.lock().busy -= 1;
+        }
+        let queue = self.queue;
+        let Some(pacer) = &queue.pacer else {
+            return queue.take_counted(control, leave, Some(self));
+        };
+        // The pace is held from the take to the job's turn, so turns go in
+        // the order jobs are taken.
+        let mut last = pacer.lock();
+        let job = queue.take_counted(control, leave, Some(self))?;
+        // (Parx stopping meanwhile drops the job.)
+        pacer.wait_for_turn(&mut last, control).then_some(job)
+    }
+}
+
+impl<T> Drop for Taker<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.queue.lock();
+        state.takers -= 1;
+        state.busy -= usize::from(self.busy);
+        state.fresh -= usize::from(self.fresh);
+        state.events += 1;
+        drop(state);
+        self.queue.pool.notify_all();
     }
 }
 
@@ -206,7 +359,6 @@ where
         dry: bool,
     }
     let threads = Mutex::new(Threads::default());
-    let ended = Condvar::new();
     let lock = || threads.lock().unwrap_or_else(PoisonError::into_inner);
     std::thread::scope(|scope| {
         let mut limit = control.slot_limit();
@@ -214,31 +366,43 @@ where
         // The most threads the system gave us, once it refused one.
         let mut cap = usize::MAX;
         loop {
+            let seen = queue.pool_events();
             let mut state = lock();
-            let running = state.live.iter().filter(|&&live| live).count();
+            let mut running = state.live.iter().filter(|&&live| live).count();
+            // A slot could get a thread, but no job waits for one.
+            let mut hungry = false;
             if state.dry || control.is_stopping() {
                 if running == 0 {
                     return Ok(());
                 }
             } else {
-                // Start a thread for every slot below the limit that has none.
+                // Slot threads start one at a time, the lowest free slot
+                // first: one waits for the first job, and another starts
+                // only while jobs wait that no thread is free for. A short
+                // run starts only the threads it uses, and the first jobs
+                // get slots 1, 2, 3 ... in order (as in GNU parallel).
                 for slot in 0..wanted.min(cap) {
                     if state.live.get(slot).copied().unwrap_or(false) || !is_open(slot) {
                         continue;
                     }
-                    let (threads, ended) = (&threads, &ended);
-                    let (work, is_open) = (&work, &is_open);
+                    if running > 0 && !queue.wants_taker() {
+                        hungry = true;
+                        break;
+                    }
+                    let taker = queue.taker();
+                    let (threads, work, is_open) = (&threads, &work, &is_open);
                     let started = std::thread::Builder::new()
                         .name(format!("parx-slot-{}", slot + 1))
                         .stack_size(256 * 1024)
                         .spawn_scoped(scope, move || {
+                            let mut taker = taker;
                             let retired = || slot >= control.slot_limit() || !is_open(slot);
                             let mut dry = false;
                             while !retired() {
-                                match queue.take_unless(control, retired) {
+                                match taker.take(control, &retired) {
                                     Some(job) => work(slot, job),
                                     None => {
-                                        dry = !retired();
+                                        dry = !retired() && !control.is_stopping();
                                         break;
                                     }
                                 }
@@ -246,7 +410,9 @@ where
                             let mut state = threads.lock().unwrap_or_else(PoisonError::into_inner);
                             state.live[slot] = false;
                             state.dry |= dry;
-                            ended.notify_all();
+                            drop(state);
+                            // (Wakes the pool.)
+                            drop(taker);
                         });
                     match started {
                         Ok(_) => {
@@ -254,6 +420,7 @@ where
                                 state.live.resize(slot + 1, false);
                             }
                             state.live[slot] = true;
+                            running += 1;
                         }
                         Err(err) if running == 0 && slot == 0 => return Err(err),
                         Err(err) => {
@@ -266,12 +433,10 @@ where
                     }
                 }
             }
-            // Wake for a thread that ended, or look again for a new limit.
-            drop(
-                ended
-                    .wait_timeout(state, STOP_POLL)
-                    .unwrap_or_else(PoisonError::into_inner),
-            );
+            drop(state);
+            // Wake for a thread that ended, a job that waits, or look again
+            // for a new limit.
+            queue.wait_for_pool_event(seen, hungry, STOP_POLL);
             if control.slot_limit() != limit {
                 limit = control.slot_limit();
                 wanted = limit;
@@ -354,22 +519,44 @@ impl Gate {
 }
 
 /// `--delay`: spaces job starts out across all slots.
-#[derive(Default)]
 pub struct Pacer {
-    next: Mutex<Option<Instant>>,
+    delay: Duration,
+    /// When the last job started.
+    last: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
-    /// Waits until this slot may start a job.
-    pub fn wait_turn(&self, delay: Duration) {
-        let mut next = self.next.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        if let Some(at) = *next {
-            if at > now {
-                std::thread::sleep(at - now);
+    fn new(delay: Duration) -> Self {
+        Self {
+            delay,
+            last: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the next turn; false if parx is stopping meanwhile.
+    pub fn wait_turn(&self, control: &Control) -> bool {
+        self.wait_for_turn(&mut self.lock(), control)
+    }
+
+    fn wait_for_turn(&self, last: &mut Option<Instant>, control: &Control) -> bool {
+        if let Some(at) = last.map(|l| l + self.delay) {
+            loop {
+                if control.is_stopping() {
+                    return false;
+                }
+                let now = Instant::now();
+                if now >= at {
+                    break;
+                }
+                std::thread::sleep((at - now).min(STOP_POLL));
             }
         }
-        *next = Some(Instant::now() + delay);
+        *last = Some(Instant::now());
+        true
     }
 }
 

@@ -194,22 +194,39 @@ fn halt_on_success_and_on_done() {
 }
 
 #[test]
-fn delay_spaces_out_job_starts() {
+fn delay_spaces_out_job_starts_in_input_order() {
     let env = Env::new();
     env.parx([
-        "-j4", "--delay", "0.2", "--joblog", "log", "true", ":::", "a", "b", "c",
+        "-j4", "--delay", "0.2", "--joblog", "log", "true", ":::", "a", "b", "c", "d",
     ])
     .expect_code(0);
-    let mut starts: Vec<f64> = env
-        .job_log("log")
-        .iter()
-        .map(|r| r[2].parse().unwrap())
-        .collect();
-    starts.sort_by(f64::total_cmp);
+    let mut rows = env.job_log("log");
+    rows.sort_by_key(|r| r[0].parse::<u64>().unwrap());
+    let starts: Vec<f64> = rows.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert_eq!(starts.len(), 4);
     for pair in starts.windows(2) {
         // Start times are logged to the millisecond.
         assert!(pair[1] - pair[0] >= 0.199, "{starts:?}");
     }
+}
+
+/// A run starts only the slot threads its jobs use: one job under -j8
+/// runs beside one slot thread, not eight.
+#[test]
+fn one_job_starts_one_slot_thread() {
+    let env = Env::new();
+    let out = env
+        .parx(["-j8", "cat /proc/$PPID/task/*/comm; : {}", ":::", "x"])
+        .expect_code(0);
+    let threads = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        threads
+            .lines()
+            .filter(|t| t.starts_with("parx-slot"))
+            .count(),
+        1,
+        "{threads}"
+    );
 }
 
 #[test]

@@ -237,6 +237,24 @@ fn open_gates(env: &Env, jobs: &[&str]) {
     }
 }
 
+/// (Not a signal: uses the gated jobs.) The first -j jobs get slots 1, 2,
+/// 3 in job order, as in GNU parallel: a slot thread starts once the one
+/// before took its first job.
+#[test]
+fn the_first_jobs_take_slots_in_order() {
+    let env = Env::new();
+    let run = env
+        .parx(["-j3", &gated_job(&env), ":::", "a", "b", "c", "d"])
+        .spawn_guarded();
+    wait_for("3 jobs to start", || log_lines(&env).len() == 3);
+    let mut started = log_lines(&env);
+    started.sort();
+    assert_eq!(started, ["start a 1", "start b 2", "start c 3"]);
+    open_gates(&env, &["a", "b", "c", "d"]);
+    let out = run.wait_with_output();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 #[test]
 fn sigusr1_adds_a_job_slot() {
     let env = Env::new();
