@@ -36,6 +36,7 @@ pub fn main_with_args<I>(args: I) -> i32
 where
     I: IntoIterator<Item = OsString>,
 {
+    sys::one_malloc_arena();
     match run(args) {
         Exit::Code(code) => code,
         Exit::Signal(signal) => {
@@ -694,12 +695,10 @@ fn execute(
     control
         .resizable
         .store(!config.pipe_round_robin, Ordering::Release);
-    signal::install(&control);
     let terminal = match Terminal::open() {
         Ok(t) => Arc::new(t),
         Err(err) => {
             eprintln!("parx: cannot use standard output or standard error: {err}");
-            signal::uninstall();
             return Exit::Code(OWN_ERROR);
         }
     };
@@ -795,6 +794,9 @@ fn execute(
             .expect("cannot start the input thread");
     }
 
+    // (The input thread reads while the handlers go in: no job starts
+    // before they are in.)
+    signal::install(&control);
     let (done_tx, done_rx) = mpsc::sync_channel::<Finished>(2 * config.slots);
     let writer = {
         let config = Arc::clone(&config);
