@@ -457,7 +457,7 @@ pub struct Cli {
     #[arg(long = "memfree", value_name = "SIZE")]
     pub memfree: Option<String>,
 
-    /// Wait DURATION between job starts.
+    /// Wait DURATION between job starts (jobs start in input order).
     #[arg(long = "delay", value_name = "DURATION")]
     pub delay: Option<String>,
 
