@@ -104,8 +104,16 @@ where
                     Err(write) => output_failure(&write),
                 };
             }
-            // Every message of parx's starts "parx:", clap's too.
-            let text = err.render().to_string();
+            // Every message of parx's starts "parx:", clap's too. (Without
+            // clap's tip to pass an unknown option as a value after `--`:
+            // here it would become the command.)
+            let text: String = err
+                .render()
+                .to_string()
+                .split_inclusive('\n')
+                .filter(|line| !line.trim_start().starts_with("tip: to pass '"))
+                .collect::<String>()
+                .replace("\n\n\n", "\n\n");
             eprint!("parx: {}", text.strip_prefix("error: ").unwrap_or(&text));
             if let Some(text) = std::env::var_os("PARALLEL") {
                 eprintln!(

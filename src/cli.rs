@@ -220,7 +220,8 @@ pub struct Cli {
     pub regexp: bool,
 
     /// With --pipe: a header put before every block: the first N lines (':' for one),
-    /// or what REGEX matches at the start of the input.
+    /// or what REGEX matches at the start of the input. Without: the first
+    /// input names the columns ({name}).
     ///
     /// A regular expression is tried after each --block bytes read, as in GNU
     /// parallel; '.' does not match a newline. Example: --header '(#.*\n)*'.

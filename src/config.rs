@@ -673,17 +673,40 @@ impl Config {
             OutputMode::Group
         };
 
-        let shell = shell_program(cli.shell.clone().or_else(|| std::env::var_os("PARX_SHELL")))?;
+        let shell_setting = cli.shell.clone().or_else(|| std::env::var_os("PARX_SHELL"));
+        // An exported bash function needs bash, whatever the default shell.
+        let shell = match shell_setting {
+            None if template.calls_exported_function() => vec![OsString::from("bash")],
+            setting => shell_program(setting)?,
+        };
         let (logins, login_file) = ssh_logins(&cli.sshlogin, cli.sshloginfile.as_deref())?;
         let ssh = match cli.ssh.clone().or_else(|| std::env::var_os("PARX_SSH")) {
             Some(cmd) => shell_program(Some(cmd))?,
             None => vec![OsString::from("ssh")],
         };
-        let staging = staging(&cli, template_options.replace.as_deref());
+        let mut staging = staging(&cli, template_options.replace.as_deref());
         if logins.is_empty() && !staging.is_empty() {
-            return Err(UsageError(
-                "--transfer, --return, --cleanup, --basefile, --workdir and --env need -S".into(),
-            ));
+            // As GNU parallel: without a host, --env has nothing to do (the
+            // jobs get parx's environment) and the file options are ignored
+            // with a warning. (GNU parallel's --workdir also changes the
+            // directory of local jobs; parx's does not, so it says so.)
+            if staging.workdir.is_some() {
+                return Err(UsageError(
+                    "--workdir needs -S (parx runs local jobs in its own directory; cd there first)"
+                        .into(),
+                ));
+            }
+            for (given, option) in [
+                (!staging.transfer.is_empty(), "--transfer"),
+                (!staging.returns.is_empty(), "--return"),
+                (staging.cleanup, "--cleanup"),
+                (!staging.basefiles.is_empty(), "--basefile"),
+            ] {
+                if given {
+                    eprintln!("parx: warning: {option} ignored: there is no -S host");
+                }
+            }
+            staging = Staging::default();
         }
         let slurm = match (cli.slurm || cli.slurm_alloc, &cli.slurm_args) {
             (false, Some(_)) => return Err(UsageError("--slurm-args needs --slurm".into())),

@@ -246,6 +246,10 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
         return (format!("{prefix}: {name}: {why}\n"), code);
     }
     match err.kind() {
+        // (A path is not looked up in PATH: bash's words for each.)
+        io::ErrorKind::NotFound if name.contains('/') => {
+            (format!("parx: {name}: No such file or directory\n"), 127)
+        }
         io::ErrorKind::NotFound => (format!("parx: {name}: command not found\n"), 127),
         io::ErrorKind::PermissionDenied if std::path::Path::new(&name).is_dir() => {
             (format!("parx: {name}: cannot execute: is a directory\n"), 126)

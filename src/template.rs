@@ -218,6 +218,8 @@ pub struct Template {
     /// No command given: each input is itself the command line.
     input_is_command: bool,
     direct: Option<DirectPlan>,
+    /// The command is a bash function exported with `export -f`.
+    calls_function: bool,
 }
 
 /// Options that change how a template is parsed.
@@ -424,9 +426,28 @@ impl Template {
             context_replace: options.context_replace,
             input_is_command: words.is_empty(),
             direct: None,
+            calls_function: false,
         };
-        template.direct = DirectPlan::build(&template);
+        // GNU parallel's way to run a shell function is `export -f` and a
+        // bash to define it from the environment: no direct plan, then.
+        template.calls_function = words
+            .first()
+            .and_then(|w| {
+                w.as_bytes()
+                    .split(u8::is_ascii_whitespace)
+                    .find(|n| !n.is_empty())
+            })
+            .is_some_and(is_exported_function);
+        if !template.calls_function {
+            template.direct = DirectPlan::build(&template);
+        }
         Ok(template)
+    }
+
+    /// Whether the command is a bash function exported with `export -f`
+    /// (so it needs bash).
+    pub fn calls_exported_function(&self) -> bool {
+        self.calls_function
     }
 
     /// Parses a `--tagstring`: same replacement strings, values not quoted.
@@ -437,6 +458,7 @@ impl Template {
             context_replace: false,
             input_is_command: false,
             direct: None,
+            calls_function: false,
         }
     }
 
@@ -641,6 +663,19 @@ fn render_token(token: &Token, fill: &Fill<'_>, quoted: bool, out: &mut Vec<u8>)
             put_value(&word, Quoting::Unquoted, quoted, out);
         }
     }
+}
+
+/// Whether bash put a function `name` in the environment (`export -f`):
+/// `BASH_FUNC_name%%` since the 2014 Shellshock fixes, `BASH_FUNC_name()`
+/// with some distributions' variant of them.
+fn is_exported_function(name: &[u8]) -> bool {
+    use std::os::unix::ffi::OsStringExt;
+    ["%%", "()"].into_iter().any(|suffix| {
+        let mut var = b"BASH_FUNC_".to_vec();
+        var.extend_from_slice(name);
+        var.extend_from_slice(suffix.as_bytes());
+        std::env::var_os(OsString::from_vec(var)).is_some()
+    })
 }
 
 /// Names the shell must run itself: keywords, and builtins that change the

@@ -351,6 +351,13 @@ fn a_missing_command_fails_that_job_only() {
         2,
         "{err}"
     );
+    // A path is not looked up: the shell's words for it.
+    let out = env.parx(["./no-such-file-parx", ":::", "a"]).expect_code(1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("parx: ./no-such-file-parx: No such file or directory"),
+        "{err}"
+    );
     let script = env.write("not-executable", "#!/bin/sh\necho hi\n");
     let out = env
         .parx([script.as_os_str(), OsStr::new(":::"), OsStr::new("a")])
@@ -785,6 +792,9 @@ fn usage_errors_and_write_failures_say_parx_and_never_panic() {
         "{err}"
     );
     assert!(err.contains("--keep-order"), "{err}");
+    // (Not clap's tip to pass it after `--`: it would become the command.)
+    assert!(!err.contains("-- --keep-ordr"), "{err}");
+    assert!(!err.contains("\n\n\n"), "{err}");
     // A full disk under --completions and --help: a message, not a panic.
     for args in [&["--completions", "bash"][..], &["--help"][..]] {
         let full = std::fs::File::options()
@@ -801,4 +811,59 @@ fn usage_errors_and_write_failures_say_parx_and_never_panic() {
         .parx(["--timeout", "0", "sleep 0.1; echo ok {}", ":::", "a"])
         .expect_code(0);
     assert_eq!(out.stdout, b"ok a\n");
+}
+
+/// GNU parallel's idiom for shell functions: `export -f f; parallel f ::: a`.
+/// The command goes through bash (the default shell, sh, would not know
+/// the function), alone or in a pipeline; an explicit --shell is kept.
+#[test]
+fn an_exported_bash_function_runs_through_bash() {
+    let env = Env::new();
+    let function = "() {  echo \"f:$1\"\n}";
+    let run = |args: &[&str]| env.parx(args).env("BASH_FUNC_parxfn%%", function);
+    let out = run(&["-k", "parxfn", ":::", "a", "b c"]).expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "f:a\nf:b c\n");
+    let out = run(&["parxfn {} | tr a-z A-Z", ":::", "d"]).expect_code(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "F:D\n");
+    let out = run(&["--shell", "sh", "parxfn", ":::", "e"]).expect_code(1);
+    assert!(out.stdout.is_empty());
+}
+
+/// Without -S, as GNU parallel: --env does nothing, the file options are
+/// ignored with a warning; --workdir (which GNU parallel applies to local
+/// jobs) is refused rather than ignored.
+#[test]
+fn remote_options_without_a_host() {
+    let env = Env::new();
+    let out = env
+        .parx(["--env", "HOME", "echo", ":::", "a"])
+        .expect_code(0);
+    assert_eq!(out.stdout, b"a\n");
+    assert!(out.stderr.is_empty(), "{out:?}");
+    let out = env
+        .parx([
+            "--transfer",
+            "--cleanup",
+            "--return",
+            "{}.out",
+            "echo",
+            ":::",
+            "a",
+        ])
+        .expect_code(0);
+    assert_eq!(out.stdout, b"a\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for option in ["--transfer", "--cleanup", "--return"] {
+        assert!(
+            err.contains(&format!(
+                "parx: warning: {option} ignored: there is no -S host"
+            )),
+            "{err}"
+        );
+    }
+    let out = env
+        .parx(["--workdir", "/tmp", "echo", ":::", "a"])
+        .expect_code(255);
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--workdir needs -S"));
 }
