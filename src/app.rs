@@ -36,7 +36,6 @@ pub fn main_with_args<I>(args: I) -> i32
 where
     I: IntoIterator<Item = OsString>,
 {
-    sys::one_malloc_arena();
     match run(args) {
         Exit::Code(code) => code,
         Exit::Signal(signal) => {
@@ -1042,11 +1041,13 @@ fn execute(
                     }
                     staged = Some(Arc::clone(on));
                 }
-                if !gate.wait_open(&control) {
+                let Some(held_back) = gate.wait_open(&control) else {
                     break previous;
-                }
-                // --delay: the queue paced the first attempt.
-                if let Some(pacer) = queue.pacer().filter(|_| attempt > 1) {
+                };
+                // --delay: the queue paced the first attempt; another
+                // attempt, or one that --load/--memfree held back (its turn
+                // is long past), takes a new turn.
+                if let Some(pacer) = queue.pacer().filter(|_| attempt > 1 || held_back) {
                     if !pacer.wait_turn(&control) {
                         break previous;
                     }

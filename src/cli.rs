@@ -458,7 +458,7 @@ pub struct Cli {
     #[arg(long = "memfree", value_name = "SIZE")]
     pub memfree: Option<String>,
 
-    /// Wait DURATION between job starts (jobs start in input order).
+    /// Wait DURATION between job starts (in input order, unless --load or --memfree holds jobs back).
     #[arg(long = "delay", value_name = "DURATION")]
     pub delay: Option<String>,
 

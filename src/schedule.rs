@@ -80,8 +80,8 @@ impl<T> Queue<T> {
     }
 
     /// `--delay`: the jobs' first attempts start at least `delay` apart, in
-    /// the order they are taken (which is input order): a taker holds the
-    /// pace while it takes its job and waits for the job's turn.
+    /// the order they are taken (which is input order): each job gets its
+    /// turn as it leaves the queue, and a taker returns it at that turn.
     #[must_use]
     pub fn paced(mut self, delay: Duration) -> Self {
         self.pacer = Some(Pacer::new(delay));
@@ -174,14 +174,17 @@ impl<T> Queue<T> {
             if control.is_stopping() || leave() {
                 return None;
             }
+            // The steal happens under the lock, so that `--delay` turns,
+            // given out here too, follow the order jobs leave the queue.
+            let mut state = self.lock();
             match self.injector.steal() {
                 Steal::Success(job) => {
-                    let mut state = self.lock();
                     state.queued -= 1;
                     // A taker's first job lets the pool start another.
                     let mut grow = false;
                     if let Some(taker) = taker {
                         taker.busy = true;
+                        taker.turn = self.pacer.as_ref().map(Pacer::reserve);
                         state.busy += 1;
                         if std::mem::take(&mut taker.fresh) {
                             state.fresh -= 1;
@@ -197,22 +200,21 @@ impl<T> Queue<T> {
                     return Some(job);
                 }
                 Steal::Retry => continue,
-                Steal::Empty => {}
-            }
-            let state = self.lock();
-            if state.queued == 0 {
-                if state.closed {
-                    return None;
+                Steal::Empty if state.queued == 0 => {
+                    if state.closed {
+                        return None;
+                    }
+                    drop(
+                        self.work
+                            .wait_timeout(state, STOP_POLL)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    );
                 }
-                drop(
-                    self.work
-                        .wait_timeout(state, STOP_POLL)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                );
-            } else {
-                // A job is being pushed right now; it is visible in a moment.
-                drop(state);
-                std::thread::yield_now();
+                Steal::Empty => {
+                    // A job is being pushed right now; it is visible in a moment.
+                    drop(state);
+                    std::thread::yield_now();
+                }
             }
         }
     }
@@ -229,6 +231,7 @@ impl<T> Queue<T> {
             queue: self,
             busy: false,
             fresh: true,
+            turn: None,
         }
     }
 
@@ -266,6 +269,8 @@ struct Taker<'q, T> {
     busy: bool,
     /// Not one job taken yet.
     fresh: bool,
+    /// `--delay`: when the job just taken may start.
+    turn: Option<Instant>,
 }
 
 impl<T> Taker<'_, T> {
@@ -276,15 +281,12 @@ impl<T> Taker<'_, T> {
             self.queue.lock().busy -= 1;
         }
         let queue = self.queue;
-        let Some(pacer) = &queue.pacer else {
-            return queue.take_counted(control, leave, Some(self));
-        };
-        // The pace is held from the take to the job's turn, so turns go in
-        // the order jobs are taken.
-        let mut last = pacer.lock();
         let job = queue.take_counted(control, leave, Some(self))?;
-        // (Parx stopping meanwhile drops the job.)
-        pacer.wait_for_turn(&mut last, control).then_some(job)
+        match (&queue.pacer, self.turn.take()) {
+            // (Parx stopping meanwhile drops the job.)
+            (Some(pacer), Some(at)) => pacer.wait_until(at, control).then_some(job),
+            _ => Some(job),
+        }
     }
 }
 
@@ -322,6 +324,8 @@ impl<T> Drop for Closer<'_, T> {
 /// a slot added starts taking jobs at once. If the system refuses some of
 /// the threads, the pool runs with those it got (after a warning); with none
 /// it returns the error.
+///
+/// One pool per queue: the queue keeps the pool's count of threads.
 pub fn run_pool<T, F>(
     slots: usize,
     queue: &Queue<T>,
@@ -458,15 +462,17 @@ impl Gate {
     /// How often a closed gate is looked at again.
     const RECHECK: Duration = Duration::from_millis(100);
 
-    /// Waits until a job may start; false if parx is stopping meanwhile.
-    /// A reading the system cannot give (no /proc) never holds jobs back.
-    pub fn wait_open(&self, control: &Control) -> bool {
+    /// Waits until a job may start: `Some(waited)`, whether the gate was
+    /// closed at first; `None` if parx is stopping meanwhile. A reading the
+    /// system cannot give (no /proc) never holds jobs back.
+    pub fn wait_open(&self, control: &Control) -> Option<bool> {
         if self.load.is_none() && self.memfree.is_none() {
-            return true;
+            return Some(false);
         }
+        let mut waited = false;
         loop {
             if control.is_stopping() {
-                return false;
+                return None;
             }
             // (map_or rather than is_none_or: the crate supports Rust 1.80.)
             let load_ok = self.load.map_or(true, |max| {
@@ -476,8 +482,9 @@ impl Gate {
                 crate::memory::available().map_or(true, |free| free >= min)
             });
             if load_ok && memory_ok {
-                return true;
+                return Some(waited);
             }
+            waited = true;
             std::thread::sleep(Self::RECHECK);
         }
     }
@@ -533,30 +540,32 @@ impl Pacer {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
-        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The next turn: `delay` after the last one given out, or now.
+    fn reserve(&self) -> Instant {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let at = last.map_or(now, |l| (l + self.delay).max(now));
+        *last = Some(at);
+        at
     }
 
     /// Waits for the next turn; false if parx is stopping meanwhile.
     pub fn wait_turn(&self, control: &Control) -> bool {
-        self.wait_for_turn(&mut self.lock(), control)
+        self.wait_until(self.reserve(), control)
     }
 
-    fn wait_for_turn(&self, last: &mut Option<Instant>, control: &Control) -> bool {
-        if let Some(at) = last.map(|l| l + self.delay) {
-            loop {
-                if control.is_stopping() {
-                    return false;
-                }
-                let now = Instant::now();
-                if now >= at {
-                    break;
-                }
-                std::thread::sleep((at - now).min(STOP_POLL));
+    /// Waits until `at`; false if parx is stopping meanwhile.
+    fn wait_until(&self, at: Instant, control: &Control) -> bool {
+        loop {
+            if control.is_stopping() {
+                return false;
             }
+            let now = Instant::now();
+            if now >= at {
+                return true;
+            }
+            std::thread::sleep((at - now).min(STOP_POLL));
         }
-        *last = Some(Instant::now());
-        true
     }
 }
 

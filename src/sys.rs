@@ -494,18 +494,6 @@ pub(crate) fn max_slots() -> usize {
     by_files.min(by_procs).clamp(1, 1024)
 }
 
-/// Lets every thread allocate from the main malloc arena: glibc otherwise
-/// maps a new arena (four system calls) for each thread's first
-/// allocation, while parx's threads allocate little and seldom at once.
-pub(crate) fn one_malloc_arena() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tuning parameter; called before any
-    // thread is started.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

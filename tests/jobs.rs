@@ -210,6 +210,31 @@ fn delay_spaces_out_job_starts_in_input_order() {
     }
 }
 
+/// A retry under --delay takes the next turn at once: it does not wait
+/// for the next input line (a slot waiting for input holds no turn).
+#[test]
+fn a_delayed_retry_does_not_wait_for_more_input() {
+    let env = Env::new();
+    let script = format!(
+        "(printf 'slowfail\\nquick\\n'; sleep 2; echo late) | {} -j2 --delay 0.1 --retries 2 \
+         --joblog log 'if [ {{}} = slowfail ]; then sleep 0.3; false; fi'",
+        crate::util::parx_bin().display()
+    );
+    let out = env.command("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rows = env.job_log("log");
+    let start = |value: &str| -> f64 {
+        let row = rows
+            .iter()
+            .find(|r| r[8].contains(&format!("[ {value} ")))
+            .expect(value);
+        row[2].parse().unwrap()
+    };
+    // The log keeps the last attempt: slowfail's second, which must come
+    // long before the input's last line.
+    assert!(start("slowfail") + 1.0 < start("late"), "{rows:?}");
+}
+
 /// A run starts only the slot threads its jobs use: one job under -j8
 /// runs beside one slot thread, not eight.
 #[test]
