@@ -1,26 +1,28 @@
 //! Running one job: spawn the process in its own process group, collect its
 //! output, wait for it, and report how it ended.
 //!
-//! Spawning goes through `std::process::Command` without `pre_exec`, which
-//! keeps std's posix_spawn fast path. The job's stdout and stderr are pipes
+//! A command line is spawned with posix_spawn from parx's own buffers
+//! (parx's `spawn` module: a packed command is not copied an argument at a
+//! time); a library user's `std::process::Command` is spawned by std. The
+//! job's stdout and stderr are pipes
 //! drained with poll(2) by the slot's own thread (no thread per job); the
 //! exit is awaited without reaping first, so the process group can be
 //! signalled safely until parx forgets it.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::output::{Captured, LineError, LineSplitter, Terminal, WriteError, JOB_MEMORY_BYTES};
 use crate::pipe::{Block, Body};
 use crate::signal::{Control, StopCause, TermStep, TermWalk};
-use crate::sys;
+use crate::{spawn, sys};
 
 /// An argument vector in one buffer: the arguments' bytes back to back
 /// and where each ends (a packed command holds hundreds of thousands of
@@ -183,48 +185,106 @@ impl Default for Scratch {
     }
 }
 
-fn build_command(line: &CommandLine, settings: &ExecSettings) -> Command {
-    let mut cmd = match line {
-        CommandLine::Direct(argv) => {
-            let mut words = argv.iter().map(OsStr::from_bytes);
-            let mut c = Command::new(words.next().unwrap_or_default());
-            c.args(words);
-            c
+/// A started job: its pid and the ends of its pipes that parx keeps.
+struct Started {
+    pid: u32,
+    /// The writing end of the job's stdin, when parx made that a pipe.
+    stdin: Option<OwnedFd>,
+    /// The reading ends of its stdout and stderr (none with `-u`).
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+}
+
+impl Started {
+    /// A child std started (the library's own `Command`s). It is waited
+    /// for by pid from here on, as parx's own.
+    fn from_child(mut child: Child) -> Self {
+        Self {
+            pid: child.id(),
+            stdin: child.stdin.take().map(OwnedFd::from),
+            stdout: child.stdout.take().map(OwnedFd::from),
+            stderr: child.stderr.take().map(OwnedFd::from),
         }
-        CommandLine::Shell(text) => {
-            let mut c = Command::new(&settings.shell[0]);
-            c.args(&settings.shell[1..])
-                .arg("-c")
-                .arg(OsStr::from_bytes(text));
-            c
+    }
+}
+
+/// Where a job's stdin comes from, beside what [`ExecSettings`] says.
+#[derive(Clone, Copy)]
+enum StdinFrom<'a> {
+    /// As the settings say.
+    Settings,
+    /// This pipe's reading end (`--pipe`'s [`BlockPipe`]).
+    Pipe(BorrowedFd<'a>),
+    /// A new pipe whose writing end parx keeps (`-S`'s held stdin, or a
+    /// `--pipe` block when parx could not make a [`BlockPipe`]).
+    NewPipe,
+}
+
+/// Starts `line` as `settings` say, with `env` added to the environment:
+/// spawned from parx's own buffers ([`crate::spawn`]), so a packed command
+/// is never copied an argument at a time.
+fn start_line(
+    line: &CommandLine,
+    settings: &ExecSettings,
+    stdin: StdinFrom<'_>,
+    env: &[(&OsStr, &OsStr)],
+) -> io::Result<Started> {
+    let mut kept_stdin = None;
+    // Opened here so a failure is reported as this job's (see run_job).
+    let opened = match (stdin, settings.stdin) {
+        (StdinFrom::NewPipe, _) => {
+            let (read, write) = sys::pipe()?;
+            kept_stdin = Some(write);
+            Some(read)
         }
+        (StdinFrom::Pipe(_), _) | (StdinFrom::Settings, JobStdin::Inherit) => None,
+        (StdinFrom::Settings, JobStdin::Null) => Some(std::fs::File::open("/dev/null")?.into()),
+        (StdinFrom::Settings, JobStdin::Terminal) => Some(
+            std::fs::File::open("/dev/tty")
+                .or_else(|_| std::fs::File::open("/dev/null"))?
+                .into(),
+        ),
     };
-    match settings.stdin {
-        JobStdin::Inherit => {
-            cmd.stdin(Stdio::inherit());
-        }
-        JobStdin::Null => {
-            cmd.stdin(Stdio::null());
-        }
-        // Opened here so a failure is reported as this job's (see run_job).
-        JobStdin::Terminal => match std::fs::File::open("/dev/tty") {
-            Ok(tty) => {
-                cmd.stdin(tty);
-            }
-            Err(_) => {
-                cmd.stdin(Stdio::null());
-            }
-        },
-    }
-    if settings.own_group && settings.stdin != JobStdin::Terminal {
-        cmd.process_group(0);
-    }
-    if settings.mode == OutputMode::Ungroup {
-        cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    let stdin_fd = match stdin {
+        StdinFrom::Pipe(fd) => Some(fd),
+        _ => opened.as_ref().map(AsFd::as_fd),
+    };
+    let (stdout, stderr) = if settings.mode == OutputMode::Ungroup {
+        (None, None)
     } else {
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    }
-    cmd
+        (Some(sys::pipe()?), Some(sys::pipe()?))
+    };
+    let stdio = [
+        stdin_fd,
+        stdout.as_ref().map(|(_, w)| w.as_fd()),
+        stderr.as_ref().map(|(_, w)| w.as_fd()),
+    ];
+    let own_group = settings.own_group && settings.stdin != JobStdin::Terminal;
+    let pid = match line {
+        CommandLine::Direct(argv) => spawn::spawn(&spawn::Request {
+            args: argv.iter(),
+            env,
+            stdio,
+            own_group,
+        }),
+        CommandLine::Shell(text) => spawn::spawn(&spawn::Request {
+            args: settings
+                .shell
+                .iter()
+                .map(|word| word.as_bytes())
+                .chain([b"-c".as_slice(), text]),
+            env,
+            stdio,
+            own_group,
+        }),
+    }?;
+    // (The child's ends close here, so the pipes end with the job.)
+    Ok(Started {
+        pid,
+        stdin: kept_stdin,
+        stdout: stdout.map(|(read, _)| read),
+        stderr: stderr.map(|(read, _)| read),
+    })
 }
 
 /// The message and shell-style status for a command that could not start.
@@ -263,19 +323,21 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
     }
 }
 
-/// Spawns `cmd`; while the system is out of processes (EAGAIN: the
-/// process limit, or memory for a fork), waits and tries again, as running
-/// jobs end and free their processes, rather than failing the job. Gives up
-/// after a minute, or when parx is stopping.
-/// Spawns `cmd`, retrying while the system is out of processes. The caller
+/// Starts a job with `start`; while the system is out of processes
+/// (EAGAIN: the process limit, or memory for a fork), waits and tries
+/// again, as running jobs end and free their processes, rather than failing
+/// the job. Gives up after a minute, or when parx is stopping. The caller
 /// registers the child with `control` ([`Control::starting`] covers the
 /// time between).
-fn spawn_when_possible(cmd: &mut Command, control: &Control) -> io::Result<Child> {
+fn spawn_when_possible(
+    start: &mut dyn FnMut() -> io::Result<Started>,
+    control: &Control,
+) -> io::Result<Started> {
     let mut wait = Duration::from_millis(5);
     let mut waited = Duration::ZERO;
     control.starting();
     loop {
-        match cmd.spawn() {
+        match start() {
             Err(err)
                 if err.raw_os_error() == Some(libc::EAGAIN)
                     && waited < Duration::from_secs(60)
@@ -331,37 +393,47 @@ pub fn run_job(
     terminal: &Terminal,
     scratch: &mut Scratch,
 ) -> Outcome {
-    let mut cmd = build_command(job.line, settings);
     let mut block_pipe = None;
+    let mut stdin = StdinFrom::Settings;
     if job.input.is_some() && job.fifo.is_none() {
-        match BlockPipe::new() {
-            Ok((pipe, read)) => {
-                cmd.stdin(Stdio::from(read));
-                block_pipe = Some(pipe);
-            }
-            Err(_) => {
-                cmd.stdin(Stdio::piped());
-            }
+        // (Without a BlockPipe, the block goes through a plain pipe.)
+        stdin = StdinFrom::NewPipe;
+        if let Ok((pipe, read)) = BlockPipe::new() {
+            block_pipe = Some((pipe, read));
         }
     } else if job.hold_stdin {
-        cmd.stdin(Stdio::piped());
+        stdin = StdinFrom::NewPipe;
     }
-    match &settings.dialect {
+    let (seq, slot);
+    let env: Vec<(&OsStr, &OsStr)> = match &settings.dialect {
         Dialect::Parallel => {
-            let seq = job.seq.to_string();
-            let slot = (job.slot + 1).to_string();
+            seq = OsString::from(job.seq.to_string());
+            slot = OsString::from((job.slot + 1).to_string());
             // GNU parallel's names too, so scripts written for it keep working.
-            cmd.env("PARX_SEQ", &seq).env("PARALLEL_SEQ", &seq);
-            cmd.env("PARX_SLOT", &slot).env("PARALLEL_JOBSLOT", &slot);
+            vec![
+                (OsStr::new("PARX_SEQ"), &seq),
+                (OsStr::new("PARALLEL_SEQ"), &seq),
+                (OsStr::new("PARX_SLOT"), &slot),
+                (OsStr::new("PARALLEL_JOBSLOT"), &slot),
+            ]
         }
-        Dialect::Xargs { slot_var, .. } => {
-            if let Some(name) = slot_var {
-                cmd.env(name, job.slot.to_string());
+        Dialect::Xargs { slot_var, .. } => match slot_var {
+            Some(name) => {
+                slot = OsString::from(job.slot.to_string());
+                vec![(name.as_os_str(), slot.as_os_str())]
             }
-        }
+            None => Vec::new(),
+        },
+    };
+    let (block_pipe, block_read) = block_pipe.unzip();
+    if let Some(read) = &block_read {
+        stdin = StdinFrom::Pipe(read.as_fd());
     }
+    let mut start = || start_line(job.line, settings, stdin, &env);
     let context = (settings, control, terminal);
-    spawn_and_run(cmd, job, block_pipe, context, scratch)
+    let outcome = spawn_and_run(&mut start, job, block_pipe, context, scratch);
+    drop(block_read);
+    outcome
 }
 
 /// Runs one job from a `Command` already built, as [`run_job`] does from the
@@ -378,7 +450,15 @@ pub fn run_command(
     terminal: &Terminal,
     scratch: &mut Scratch,
 ) -> Outcome {
-    spawn_and_run(cmd, job, None, (settings, control, terminal), scratch)
+    let mut cmd = cmd;
+    let mut start = || cmd.spawn().map(Started::from_child);
+    spawn_and_run(
+        &mut start,
+        job,
+        None,
+        (settings, control, terminal),
+        scratch,
+    )
 }
 
 /// `--pipe`: a job's stdin pipe made by parx rather than by `Command`
@@ -403,7 +483,7 @@ impl BlockPipe {
 }
 
 fn spawn_and_run(
-    mut cmd: Command,
+    start: &mut dyn FnMut() -> io::Result<Started>,
     job: &JobSpec<'_>,
     block_pipe: Option<BlockPipe>,
     (settings, control, terminal): (&ExecSettings, &Arc<Control>, &Terminal),
@@ -438,7 +518,7 @@ fn spawn_and_run(
             }
         }
     }
-    let mut child = match spawn_when_possible(&mut cmd, control) {
+    let child = match spawn_when_possible(start, control) {
         Ok(child) => child,
         Err(err) => {
             let (message, code) = spawn_failure(job.line, settings, &err);
@@ -465,10 +545,7 @@ fn spawn_and_run(
             };
         }
     };
-    // A packed command's arguments were copied into the Command; free them
-    // while the job runs.
-    drop(cmd);
-    let pid = child.id();
+    let pid = child.pid;
     control.register(job.slot, pid, job.seq);
 
     let mut watch = Watch {
@@ -480,12 +557,15 @@ fn spawn_and_run(
         timed_out: false,
     };
     let (write_end, tap) = block_pipe.map(|p| (p.write, p.tap)).unzip();
+    // The job's stdin when parx made it a pipe: fed the block, or else
+    // (`-S`) held open, unwritten, until the job has been reaped.
+    let mut stdin = write_end.or(child.stdin);
     let pipes = Pipes {
-        out: child.stdout.take(),
-        err: child.stderr.take(),
+        out: child.stdout.map(std::fs::File::from),
+        err: child.stderr.map(std::fs::File::from),
         feed: job
             .input
-            .and_then(|block| Feed::start(&mut child, write_end, block, job.fifo)),
+            .and_then(|block| Feed::start(stdin.take(), block, job.fifo)),
         hold: job.hold_stdin,
     };
     let (read_bytes, (input_sent, mut input_unread)) = drain(
@@ -516,7 +596,7 @@ fn spawn_and_run(
             job.seq
         ));
     }
-    let status = match (waited, child.wait()) {
+    let status = match (waited, sys::reap(pid)) {
         (_, Ok(status)) => match (status.code(), status.signal()) {
             (Some(code), _) => Status::Exited(code),
             (None, Some(sig)) => Status::Signaled(sig),
@@ -527,6 +607,7 @@ fn spawn_and_run(
             Status::Exited(255)
         }
     };
+    drop(stdin);
     Outcome {
         status,
         captured: Some(captured),
@@ -589,9 +670,8 @@ impl<'a> Feed<'a> {
     /// reader that stopped reading costs no wake-ups.
     const LONGEST_PAUSE: Duration = Duration::from_millis(5);
 
-    /// `write_end`: the job's stdin made by [`BlockPipe`], else `child`'s.
+    /// `write_end`: the writing end of the job's stdin.
     fn start(
-        child: &mut Child,
         write_end: Option<OwnedFd>,
         block: &'a Block,
         fifo: Option<&'a std::path::Path>,
@@ -599,11 +679,7 @@ impl<'a> Feed<'a> {
         let (pipe, capacity) = match fifo {
             Some(_) => (None, Self::DEFAULT_PIPE_BYTES),
             None => {
-                let fd = match write_end {
-                    Some(fd) => fd,
-                    None => OwnedFd::from(child.stdin.take()?),
-                };
-                let pipe = std::fs::File::from(fd);
+                let pipe = std::fs::File::from(write_end?);
                 sys::set_nonblocking(pipe.as_fd()).ok()?;
                 let capacity = Self::grow(&pipe, block);
                 (Some(pipe), capacity)
@@ -833,8 +909,8 @@ impl Watch<'_> {
 /// A running job's pipes: its stdout and stderr (none with `-u`), and its
 /// stdin when parx feeds it a `--pipe` block.
 struct Pipes<'a> {
-    out: Option<std::process::ChildStdout>,
-    err: Option<std::process::ChildStderr>,
+    out: Option<std::fs::File>,
+    err: Option<std::fs::File>,
     feed: Option<Feed<'a>>,
     /// Keep the job's stdin open once the block is written, until the job
     /// has ended (`-S`: the end of the ssh channel's input means parx went

@@ -82,6 +82,7 @@ pub mod schedule;
 pub mod signal;
 #[cfg(feature = "cli")]
 pub mod slurm;
+mod spawn;
 mod sys;
 pub mod template;
 #[cfg(feature = "cli")]

@@ -1,5 +1,6 @@
 //! The few Unix calls std does not offer, each wrapped once with its safety
-//! argument. This is the only module allowed `unsafe`.
+//! argument. This and [`crate::spawn`] (posix_spawn from parx's own
+//! buffers) are the only modules allowed `unsafe`.
 
 // Some of these serve only the command-line program (the `cli` feature).
 #![cfg_attr(not(feature = "cli"), allow(dead_code))]
@@ -92,6 +93,24 @@ pub(crate) fn wait_exit_keep_zombie(pid: u32) -> io::Result<()> {
         };
         if rc == 0 {
             return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Reaps child `pid`, waiting for it to exit if it has not: how it ended.
+pub(crate) fn reap(pid: u32) -> io::Result<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "no such process"))?;
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: the pointer is valid for the call.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            return Ok(std::process::ExitStatus::from_raw(status));
         }
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {

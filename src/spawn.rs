@@ -1,0 +1,341 @@
+//! Starting a job's process: posix_spawn(3) straight from parx's own
+//! buffers.
+//!
+//! Written by hand rather than through `std::process::Command` for memory:
+//! Command copies every argument into an allocation of its own and keeps a
+//! `CString`, a pointer and allocator overhead for each (about 56 bytes an
+//! argument beside its bytes), and captures the whole environment again on
+//! every spawn that adds a variable. A packed (`-X`) command holds up to
+//! ARG_MAX of arguments, some 130,000 short ones here, so each slot that
+//! spawned one held about 7 MiB for it. Here the strings are laid out once,
+//! back to back and NUL-terminated, with one pointer array: 9 bytes an
+//! argument beside its bytes, freed when the spawn returns. (The `nix`
+//! crate's spawn takes one `CString` per argument too.)
+//!
+//! What the child gets is what std's posix_spawn path gives it: the
+//! program looked up in `PATH` when its name has no `/`, stdin, stdout and
+//! stderr as asked, an empty signal mask, SIGPIPE back to its default (Rust
+//! ignores it in parx), optionally a process group of its own, and every
+//! other open descriptor closed by close-on-exec, as all of parx's are.
+//! Signals parx was started with ignored stay ignored.
+//!
+//! This module and `sys` are the only ones allowed `unsafe`.
+
+#![allow(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// What to start, and with which standard streams.
+pub(crate) struct Request<'a, A> {
+    /// The program, then its arguments.
+    pub args: A,
+    /// Variables added to (or replacing those of) parx's environment.
+    pub env: &'a [(&'a OsStr, &'a OsStr)],
+    /// The child's stdin, stdout and stderr: `None` inherits parx's own.
+    pub stdio: [Option<BorrowedFd<'a>>; 3],
+    /// Put the child in a new process group of its own (its pid).
+    pub own_group: bool,
+}
+
+/// Starts the process `request` describes; its pid.
+///
+/// Errors as `Command::spawn` reports them: the OS error posix_spawn
+/// returned (`NotFound` for a missing program, `EAGAIN` while the system is
+/// out of processes), or `InvalidInput` when an argument holds a NUL byte,
+/// which a command line cannot carry.
+pub(crate) fn spawn<'a, A>(request: &Request<'_, A>) -> io::Result<u32>
+where
+    A: Iterator<Item = &'a [u8]> + Clone,
+{
+    let mut strings = Vec::new();
+    let mut argv_at = Vec::new();
+    for arg in request.args.clone() {
+        if arg.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an argument holds a NUL byte",
+            ));
+        }
+        argv_at.push(strings.len());
+        strings.extend_from_slice(arg);
+        strings.push(0);
+    }
+    // (No program at all is a program that is not there, as for exec.)
+    let Some(name) = request.args.clone().next() else {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    };
+    let search = !name.contains(&b'/');
+    let mut envp_at = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        if request.env.iter().any(|(n, _)| *n == name.as_os_str()) {
+            continue;
+        }
+        envp_at.push(strings.len());
+        push_variable(&mut strings, &name, &value);
+    }
+    for (name, value) in request.env {
+        envp_at.push(strings.len());
+        push_variable(&mut strings, name, value);
+    }
+    // (Pointers only now: `strings` no longer moves.)
+    let pointers = |at: &[usize]| -> Vec<*const libc::c_char> {
+        at.iter()
+            .map(|&i| strings[i..].as_ptr().cast())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    };
+    let argv = pointers(&argv_at);
+    drop(argv_at);
+    let envp = pointers(&envp_at);
+    drop(envp_at);
+
+    // A descriptor the child gets as 0, 1 or 2 must not itself be 0, 1 or
+    // 2 (possible when parx was started with one of them closed): the
+    // dup2 onto a lower number would replace it before its own turn.
+    let mut moved: Vec<OwnedFd> = Vec::new();
+    let mut sources = [None; 3];
+    for (target, fd) in request.stdio.iter().enumerate() {
+        let Some(fd) = fd else { continue };
+        if fd.as_raw_fd() <= 2 {
+            moved.push(fd.try_clone_to_owned_above_stdio()?);
+            sources[target] = moved.last().map(AsRawFd::as_raw_fd);
+        } else {
+            sources[target] = Some(fd.as_raw_fd());
+        }
+    }
+
+    let mut actions = FileActions::new()?;
+    for (target, source) in sources.iter().enumerate() {
+        if let Some(source) = *source {
+            let target = libc::c_int::try_from(target).expect("0, 1 or 2");
+            actions.dup2(source, target)?;
+        }
+    }
+    let attributes = Attributes::new(request.own_group)?;
+    let program = argv[0];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: `actions` and `attributes` are initialised; `program`, `argv`
+    // and `envp` point into `strings`, which outlives the call, and both
+    // arrays end with a null pointer. glibc's posix_spawn reports exec
+    // failures as its return value (it waits for the child to exec).
+    let rc = unsafe {
+        let (argv, envp) = (argv.as_ptr().cast(), envp.as_ptr().cast());
+        // posix_spawnp looks the name up in PATH unless it holds a '/', as execvp.
+        if search {
+            libc::posix_spawnp(&mut pid, program, &*actions.0, &*attributes.0, argv, envp)
+        } else {
+            libc::posix_spawn(&mut pid, program, &*actions.0, &*attributes.0, argv, envp)
+        }
+    };
+    drop(moved);
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(u32::try_from(pid).expect("a child's pid is positive"))
+}
+
+fn push_variable(strings: &mut Vec<u8>, name: &OsStr, value: &OsStr) {
+    strings.extend_from_slice(name.as_bytes());
+    strings.push(b'=');
+    strings.extend_from_slice(value.as_bytes());
+    strings.push(0);
+}
+
+/// posix_spawn's functions return an error number rather than setting errno.
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+trait CloneAboveStdio {
+    /// A close-on-exec duplicate numbered 3 or above.
+    fn try_clone_to_owned_above_stdio(&self) -> io::Result<OwnedFd>;
+}
+
+impl CloneAboveStdio for BorrowedFd<'_> {
+    fn try_clone_to_owned_above_stdio(&self) -> io::Result<OwnedFd> {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
+        let fd = unsafe { libc::fcntl(self.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    }
+}
+
+/// posix_spawn_file_actions_t, destroyed on drop.
+struct FileActions(Box<libc::posix_spawn_file_actions_t>);
+
+impl FileActions {
+    fn new() -> io::Result<Self> {
+        // SAFETY: the type is plain data; init fills it in before any use.
+        let mut actions =
+            Box::new(unsafe { std::mem::zeroed::<libc::posix_spawn_file_actions_t>() });
+        // SAFETY: the pointer is valid and the struct not yet initialised.
+        check(unsafe { libc::posix_spawn_file_actions_init(&mut *actions) })?;
+        Ok(Self(actions))
+    }
+
+    /// The child's `source` descriptor becomes `target`.
+    fn dup2(&mut self, source: libc::c_int, target: libc::c_int) -> io::Result<()> {
+        // SAFETY: initialised in new; both are plain descriptor numbers.
+        check(unsafe { libc::posix_spawn_file_actions_adddup2(&mut *self.0, source, target) })
+    }
+}
+
+impl Drop for FileActions {
+    fn drop(&mut self) {
+        // SAFETY: initialised in new, destroyed once.
+        unsafe {
+            libc::posix_spawn_file_actions_destroy(&mut *self.0);
+        }
+    }
+}
+
+/// posix_spawnattr_t, destroyed on drop.
+struct Attributes(Box<libc::posix_spawnattr_t>);
+
+impl Attributes {
+    /// An empty signal mask and SIGPIPE at its default in the child, and a
+    /// process group of its own if `own_group`.
+    fn new(own_group: bool) -> io::Result<Self> {
+        // SAFETY: the type is plain data; init fills it in before any use.
+        let mut attr = Box::new(unsafe { std::mem::zeroed::<libc::posix_spawnattr_t>() });
+        // SAFETY: the pointer is valid and the struct not yet initialised.
+        check(unsafe { libc::posix_spawnattr_init(&mut *attr) })?;
+        // (Destroyed on drop from here on, also on an error below.)
+        let mut this = Self(attr);
+        let attr = &mut *this.0;
+        let mut flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+        // SAFETY: `attr` is initialised; the sigset_t is filled in by
+        // sigemptyset before it is read.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            check(libc::posix_spawnattr_setsigmask(attr, &set))?;
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            check(libc::posix_spawnattr_setsigdefault(attr, &set))?;
+            if own_group {
+                flags |= libc::POSIX_SPAWN_SETPGROUP;
+                check(libc::posix_spawnattr_setpgroup(attr, 0))?;
+            }
+            let flags = libc::c_short::try_from(flags).expect("posix_spawn flags fit a short");
+            check(libc::posix_spawnattr_setflags(attr, flags))?;
+        }
+        Ok(this)
+    }
+}
+
+impl Drop for Attributes {
+    fn drop(&mut self) {
+        // SAFETY: initialised in new, destroyed once.
+        unsafe {
+            libc::posix_spawnattr_destroy(&mut *self.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Runs `sh -c SCRIPT` through [`spawn`] with `env` added; its stdout
+    /// and exit code.
+    fn sh(script: &str, env: &[(&OsStr, &OsStr)], own_group: bool) -> (String, i32) {
+        let (read, write) = crate::sys::pipe().expect("pipe");
+        let args = [b"sh".as_slice(), b"-c", script.as_bytes()];
+        let pid = spawn(&Request {
+            args: args.into_iter(),
+            env,
+            stdio: [None, Some(write.as_fd()), None],
+            own_group,
+        })
+        .expect("sh starts");
+        drop(write);
+        let mut out = String::new();
+        std::fs::File::from(read)
+            .read_to_string(&mut out)
+            .expect("read");
+        let status = crate::sys::reap(pid).expect("reaped");
+        (out, status.code().expect("exited"))
+    }
+
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn the_child_gets_sigpipe_back_at_its_default() {
+        // Rust ignores SIGPIPE in this test process, as in parx.
+        let (out, code) = sh("grep '^SigIgn' /proc/self/status", &[], false);
+        assert_eq!(code, 0);
+        let mask = u64::from_str_radix(out.split_whitespace().nth(1).expect("mask"), 16)
+            .expect("hex mask");
+        assert_eq!(
+            mask & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "SIGPIPE ignored: {out}"
+        );
+    }
+
+    #[test]
+    fn added_variables_replace_inherited_ones() {
+        std::env::set_var("PARX_SPAWN_TEST_VAR", "inherited");
+        let env = [(OsStr::new("PARX_SPAWN_TEST_VAR"), OsStr::new("given"))];
+        let (out, _) = sh(
+            "env | grep -c '^PARX_SPAWN_TEST_VAR='; echo $PARX_SPAWN_TEST_VAR",
+            &env,
+            false,
+        );
+        assert_eq!(out, "1\ngiven\n");
+        let (out, _) = sh("echo $PARX_SPAWN_TEST_VAR", &[], false);
+        assert_eq!(out, "inherited\n");
+    }
+
+    #[test]
+    fn a_process_group_of_its_own_when_asked() {
+        let pgid = |own| {
+            let (out, _) = sh("ps -o pgid= -p $$; echo $$", &[], own);
+            let ids: Vec<u32> = out
+                .split_whitespace()
+                .map(|w| w.parse().expect("id"))
+                .collect();
+            ids[0] == ids[1]
+        };
+        assert!(pgid(true));
+        assert!(!pgid(false));
+    }
+
+    #[test]
+    fn exit_codes_and_errors_come_back() {
+        assert_eq!(sh("exit 3", &[], false).1, 3);
+        let nul = [b"echo".as_slice(), b"a\0b"];
+        let err = spawn(&Request {
+            args: nul.into_iter(),
+            env: &[],
+            stdio: [None; 3],
+            own_group: false,
+        })
+        .expect_err("NUL byte");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        for name in [
+            b"parx-no-such-program".as_slice(),
+            b"./parx-no-such-program",
+        ] {
+            let err = spawn(&Request {
+                args: [name].into_iter(),
+                env: &[],
+                stdio: [None; 3],
+                own_group: false,
+            })
+            .expect_err("no such program");
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        }
+    }
+}
