@@ -50,47 +50,56 @@ pub(crate) fn spawn<'a, A>(request: &Request<'_, A>) -> io::Result<u32>
 where
     A: Iterator<Item = &'a [u8]> + Clone,
 {
-    let mut strings = Vec::new();
-    let mut argv_at = Vec::new();
-    for arg in request.args.clone() {
-        if arg.contains(&0) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "an argument holds a NUL byte",
-            ));
-        }
-        argv_at.push(strings.len());
-        strings.extend_from_slice(arg);
-        strings.push(0);
-    }
+    let nul_byte = || io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte");
     // (No program at all is a program that is not there, as for exec.)
     let Some(name) = request.args.clone().next() else {
         return Err(io::Error::from_raw_os_error(libc::ENOENT));
     };
     let search = !name.contains(&b'/');
+    // Every string NUL-terminated, back to back: the arguments, then the
+    // environment; where each starts, then (once `strings` no longer
+    // moves) the pointer arrays in the same allocations, each ending with
+    // a null.
+    let (args, arg_bytes) = request
+        .args
+        .clone()
+        .fold((0, 0), |(n, bytes), arg| (n + 1, bytes + arg.len() + 1));
+    let mut strings = Vec::with_capacity(arg_bytes + 4096);
+    let mut argv_at = Vec::with_capacity(args + 1);
+    for arg in request.args.clone() {
+        if arg.contains(&0) {
+            return Err(nul_byte());
+        }
+        argv_at.push(strings.len());
+        strings.extend_from_slice(arg);
+        strings.push(0);
+    }
     let mut envp_at = Vec::new();
     for (name, value) in std::env::vars_os() {
-        if request.env.iter().any(|(n, _)| *n == name.as_os_str()) {
-            continue;
+        if !request.env.iter().any(|(n, _)| *n == name.as_os_str()) {
+            envp_at.push(strings.len());
+            push_variable(&mut strings, &name, &value);
         }
-        envp_at.push(strings.len());
-        push_variable(&mut strings, &name, &value);
     }
     for (name, value) in request.env {
+        if name.as_bytes().contains(&0) || value.as_bytes().contains(&0) {
+            return Err(nul_byte());
+        }
         envp_at.push(strings.len());
         push_variable(&mut strings, name, value);
     }
-    // (Pointers only now: `strings` no longer moves.)
-    let pointers = |at: &[usize]| -> Vec<*const libc::c_char> {
-        at.iter()
-            .map(|&i| strings[i..].as_ptr().cast())
-            .chain(std::iter::once(std::ptr::null()))
+    let base = strings.as_ptr();
+    let pointers = |mut at: Vec<usize>| -> Vec<*const libc::c_char> {
+        at.push(usize::MAX);
+        at.into_iter()
+            .map(|i| match i {
+                usize::MAX => std::ptr::null(),
+                i => base.wrapping_add(i).cast(),
+            })
             .collect()
     };
-    let argv = pointers(&argv_at);
-    drop(argv_at);
-    let envp = pointers(&envp_at);
-    drop(envp_at);
+    let argv = pointers(argv_at);
+    let envp = pointers(envp_at);
 
     // A descriptor the child gets as 0, 1 or 2 must not itself be 0, 1 or
     // 2 (possible when parx was started with one of them closed): the
