@@ -554,12 +554,25 @@ pub fn parse_jobs(text: Option<&str>, cpus: usize) -> Result<usize, UsageError> 
         ))
     };
     let number = |s: &str| s.parse::<usize>().map_err(|_| bad());
+    // As GNU parallel: a share or a difference that leaves no slot at all
+    // is an error; a share of a slot is one.
+    let none = || {
+        UsageError(format!(
+            "-j {text} leaves no job slot on {cpus} CPUs: cannot run any jobs"
+        ))
+    };
     let slots = if let Some(pct) = text.strip_suffix('%') {
-        cpus * number(pct)? / 100
+        match (cpus * number(pct)?).div_ceil(100) {
+            0 => return Err(none()),
+            n => n,
+        }
     } else if let Some(n) = text.strip_prefix('+') {
         cpus + number(n)?
     } else if let Some(n) = text.strip_prefix('-') {
-        cpus.saturating_sub(number(n)?)
+        match cpus.checked_sub(number(n)?) {
+            None | Some(0) => return Err(none()),
+            Some(n) => n,
+        }
     } else {
         match number(text)? {
             0 => max_slots(),
@@ -622,6 +635,12 @@ impl Config {
         let reads_stdin = stdin_is_terminal || sources.iter().any(|s| s.kind.is_stdin());
 
         let pipe = pipe_spec(&cli, &sources)?;
+        if pipe.is_some() && command.is_empty() {
+            // (GNU parallel's words.)
+            return Err(UsageError(
+                "--pipe/--pipe-part must have a command to pipe into (e.g. 'cat')".into(),
+            ));
+        }
         let max_args = cli.max_replace_args.or(cli.max_args);
         let packing = if cli.context_replace || cli.m {
             Packing::Fill {
@@ -1030,7 +1049,14 @@ mod tests {
         assert_eq!(parse_jobs(Some("50%"), 8), Ok(4));
         assert_eq!(parse_jobs(Some("+2"), 8), Ok(10));
         assert_eq!(parse_jobs(Some("-2"), 8), Ok(6));
-        assert_eq!(parse_jobs(Some("-20"), 8), Ok(1));
+        // GNU parallel 20221122: `-j -2` and `-j 0%` on 2 CPUs say "Cannot
+        // run any jobs"; `-j 10%` runs one.
+        assert!(parse_jobs(Some("-20"), 8).is_err());
+        assert!(parse_jobs(Some("-2"), 2).is_err());
+        assert_eq!(parse_jobs(Some("-1"), 2), Ok(1));
+        assert!(parse_jobs(Some("0%"), 2).is_err());
+        assert_eq!(parse_jobs(Some("10%"), 2), Ok(1));
+        assert_eq!(parse_jobs(Some("75%"), 2), Ok(2));
         assert!(parse_jobs(Some("0"), 8).unwrap() >= 1);
         assert!(parse_jobs(Some("x"), 8).is_err());
     }

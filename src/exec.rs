@@ -319,7 +319,7 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
             format!("parx: cannot run {name}: an argument holds a NUL byte, which a command line cannot carry\n"),
             126,
         ),
-        _ => (format!("parx: cannot run {name}: {err}\n"), 126),
+        _ => (format!("parx: cannot run {name}: {}\n", crate::describe(err)), 126),
     }
 }
 

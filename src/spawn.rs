@@ -16,7 +16,9 @@
 //! program looked up in `PATH` when its name has no `/`, stdin, stdout and
 //! stderr as asked, an empty signal mask, SIGPIPE back to its default (Rust
 //! ignores it in parx), optionally a process group of its own, and every
-//! other open descriptor closed by close-on-exec, as all of parx's are.
+//! other open descriptor closed by close-on-exec, as all of parx's are. An
+//! executable file without a `#!` line runs under /bin/sh, as execvp runs
+//! it (std's Command reported "Exec format error").
 //! Signals parx was started with ignored stay ignored.
 //!
 //! This module and `sys` are the only ones allowed `unsafe`.
@@ -26,7 +28,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// What to start, and with which standard streams.
 pub(crate) struct Request<'a, A> {
@@ -124,26 +126,63 @@ where
         }
     }
     let attributes = Attributes::new(request.own_group)?;
-    let program = argv[0];
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: `actions` and `attributes` are initialised; `program`, `argv`
-    // and `envp` point into `strings`, which outlives the call, and both
-    // arrays end with a null pointer. glibc's posix_spawn reports exec
-    // failures as its return value (it waits for the child to exec).
-    let rc = unsafe {
-        let (argv, envp) = (argv.as_ptr().cast(), envp.as_ptr().cast());
-        // posix_spawnp looks the name up in PATH unless it holds a '/', as execvp.
-        if search {
-            libc::posix_spawnp(&mut pid, program, &*actions.0, &*attributes.0, argv, envp)
+    // The child's pid, or the error number posix_spawn returned.
+    let launch = |search: bool, argv: &[*const libc::c_char]| -> Result<libc::pid_t, libc::c_int> {
+        let mut pid: libc::pid_t = 0;
+        // SAFETY: `actions` and `attributes` are initialised; every pointer
+        // of `argv` and `envp` points at a NUL-terminated string that
+        // outlives the call (in `strings`, or the caller's), and both arrays
+        // end with a null pointer. glibc's posix_spawn reports exec failures
+        // as its return value (it waits for the child to exec).
+        let rc = unsafe {
+            let (program, args, env) = (argv[0], argv.as_ptr().cast(), envp.as_ptr().cast());
+            // posix_spawnp looks the name up in PATH unless it holds a '/', as execvp.
+            if search {
+                libc::posix_spawnp(&mut pid, program, &*actions.0, &*attributes.0, args, env)
+            } else {
+                libc::posix_spawn(&mut pid, program, &*actions.0, &*attributes.0, args, env)
+            }
+        };
+        if rc == 0 {
+            Ok(pid)
         } else {
-            libc::posix_spawn(&mut pid, program, &*actions.0, &*attributes.0, argv, envp)
+            Err(rc)
         }
     };
-    drop(moved);
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
+    let mut spawned = launch(search, &argv);
+    if spawned == Err(libc::ENOEXEC) {
+        // An executable file without a `#!` line: run it with /bin/sh, as
+        // execvp does (and so GNU xargs, and the shell GNU parallel uses).
+        if let Some(file) = which(name, search) {
+            let shell = c"/bin/sh";
+            let mut script: Vec<*const libc::c_char> = Vec::with_capacity(argv.len() + 1);
+            script.extend([shell.as_ptr(), file.as_ptr()]);
+            script.extend_from_slice(&argv[1..]);
+            spawned = launch(false, &script);
+        }
     }
+    drop(moved);
+    let pid = spawned.map_err(io::Error::from_raw_os_error)?;
     Ok(u32::try_from(pid).expect("a child's pid is positive"))
+}
+
+/// The file `name` runs: itself if it holds a `/`, else the first
+/// executable file of that name in `PATH` (as posix_spawnp finds it).
+fn which(name: &[u8], search: bool) -> Option<std::ffi::CString> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &std::path::Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if search {
+        // (glibc's default PATH when there is none.)
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(OsStr::from_bytes(name)))
+            .find(|file| runnable(file))?
+    } else {
+        std::path::PathBuf::from(OsStr::from_bytes(name))
+    };
+    std::ffi::CString::new(found.into_os_string().into_vec()).ok()
 }
 
 fn push_variable(strings: &mut Vec<u8>, name: &OsStr, value: &OsStr) {

@@ -384,14 +384,25 @@ impl Template {
     /// as a command line of its own.
     pub fn parse(words: &[OsString], options: &TemplateOptions) -> Result<Self, TemplateError> {
         let replace = options.replace.as_deref().unwrap_or(b"{}");
-        if let Some(word) = words.iter().find(|w| {
-            let b = w.as_bytes();
-            b.windows(2).any(|p| p == b"{=") && b.windows(2).any(|p| p == b"=}")
-        }) {
-            return Err(TemplateError(format!(
-                "'{}': GNU parallel's {{= perl expression =}} replacement strings are not supported",
-                word.to_string_lossy()
-            )));
+        // GNU parallel finds these in the words joined by spaces, so
+        // `echo {= s/a/b/ =}` (four words) is one too.
+        let line = words
+            .iter()
+            .map(|w| w.as_bytes())
+            .collect::<Vec<_>>()
+            .join(&b' ');
+        let at = |from: usize, what: &[u8]| {
+            line.get(from..)
+                .and_then(|rest| rest.windows(2).position(|p| p == what))
+                .map(|i| from + i)
+        };
+        if let Some(open) = at(0, b"{=") {
+            if let Some(close) = at(open + 2, b"=}") {
+                return Err(TemplateError(format!(
+                    "'{}': GNU parallel's {{= perl expression =}} replacement strings are not supported",
+                    String::from_utf8_lossy(&line[open..close + 2])
+                )));
+            }
         }
         if let Some(word) = words.iter().find(|w| counts_from_the_end(w.as_bytes())) {
             return Err(TemplateError(format!(

@@ -334,6 +334,37 @@ fn exit_status_counts_failed_jobs() {
 }
 
 #[test]
+fn an_executable_without_a_shebang_line_runs_under_sh() {
+    // As execvp runs it (GNU xargs), and as GNU parallel's shell does.
+    let env = Env::new();
+    let script = env.write("plain-script", "echo script \"$1\" \"$#\"\n");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let out = env
+        .parx(["-k", script.to_str().expect("utf-8"), ":::", "a b", "c"])
+        .expect_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "script a b 1\nscript c 1\n"
+    );
+    // Found through PATH, and in xargs mode.
+    let path = format!(
+        "{}:{}",
+        env.path("").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = env
+        .parx(["--xargs", "-n1", "plain-script"])
+        .env("PATH", &path)
+        .stdin("x y\n")
+        .expect_code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "script x 1\nscript y 1\n"
+    );
+}
+
+#[test]
 fn a_missing_command_fails_that_job_only() {
     let env = Env::new();
     let out = env
@@ -540,6 +571,12 @@ fn gnu_features_parx_lacks_are_named_not_guessed() {
     );
     let out = env.parx(["echo", "{=uc=}", ":::", "a"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("perl expression"));
+    // Across words, as GNU parallel reads the line; `{=}` alone is text.
+    let out = env
+        .parx(["echo", "{=", "s/a/b/", "=}", ":::", "a"])
+        .expect_code(255);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'{= s/a/b/ =}'"));
+    assert_eq!(env.parx(["echo", "{=}", ":::", "a"]).stdout(), "{=} a\n");
     let out = env.parx(["echo", "{-1}", ":::", "a"]).expect_code(255);
     assert!(String::from_utf8_lossy(&out.stderr).contains("{-N}"));
     // A literal "{-" elsewhere is just text.

@@ -177,6 +177,8 @@ fn options_that_need_pipe_or_cannot_go_with_it() {
         vec!["--pipe", "--regexp", "--recend", "a(?=b)", "cat"],
         vec!["--pipe", "--regexp", "--recstart", "(a)\\1", "cat"],
         vec!["--pipe", "--block", "0", "cat"],
+        // No command to pipe into (GNU parallel refuses it too).
+        vec!["--pipe"],
     ] {
         let out = env.parx(&args).stdin("a\n").output();
         assert_eq!(out.status.code(), Some(255), "{args:?}: {out:?}");
