@@ -425,15 +425,21 @@ pub fn run_job(
             None => Vec::new(),
         },
     };
-    let (block_pipe, block_read) = block_pipe.unzip();
-    if let Some(read) = &block_read {
-        stdin = StdinFrom::Pipe(read.as_fd());
-    }
-    let mut start = || start_line(job.line, settings, stdin, &env);
+    let (block_pipe, mut block_read) = block_pipe.unzip();
+    let mut start = || {
+        let stdin = match &block_read {
+            Some(read) => StdinFrom::Pipe(read.as_fd()),
+            None => stdin,
+        };
+        let started = start_line(job.line, settings, stdin, &env);
+        if started.is_ok() {
+            // The job has its copy (and `tap` counts what it leaves).
+            block_read = None;
+        }
+        started
+    };
     let context = (settings, control, terminal);
-    let outcome = spawn_and_run(&mut start, job, block_pipe, context, scratch);
-    drop(block_read);
-    outcome
+    spawn_and_run(&mut start, job, block_pipe, context, scratch)
 }
 
 /// Runs one job from a `Command` already built, as [`run_job`] does from the
@@ -450,8 +456,18 @@ pub fn run_command(
     terminal: &Terminal,
     scratch: &mut Scratch,
 ) -> Outcome {
-    let mut cmd = cmd;
-    let mut start = || cmd.spawn().map(Started::from_child);
+    // (Dropped once spawned: it holds a copy of every argument.)
+    let mut cmd = Some(cmd);
+    let mut start = || {
+        let started = cmd.as_mut().map_or_else(
+            || Err(io::Error::other("spawned already")),
+            |c| c.spawn().map(Started::from_child),
+        );
+        if started.is_ok() {
+            cmd = None;
+        }
+        started
+    };
     spawn_and_run(
         &mut start,
         job,
@@ -563,9 +579,16 @@ fn spawn_and_run(
     let pipes = Pipes {
         out: child.stdout.map(std::fs::File::from),
         err: child.stderr.map(std::fs::File::from),
-        feed: job
-            .input
-            .and_then(|block| Feed::start(stdin.take(), block, job.fifo)),
+        feed: job.input.and_then(|block| {
+            // (--fifo: the block goes through the named pipe; a held
+            // stdin stays held.)
+            let pipe = if job.fifo.is_none() {
+                stdin.take()
+            } else {
+                None
+            };
+            Feed::start(pipe, block, job.fifo)
+        }),
         hold: job.hold_stdin,
     };
     let (read_bytes, (input_sent, mut input_unread)) = drain(
