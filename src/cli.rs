@@ -43,7 +43,7 @@ The manual page (man -l man/parx.1) explains quoting, signals and output.";
 
 /// Run a command for every input, in parallel (GNU parallel syntax).
 ///
-/// Each input (a line of stdin, a `-0` record, `::: ARG`, a line of a `:::: FILE`)
+/// Each input (a line of stdin, a '-0' record, '::: ARG', a line of a ':::: FILE')
 /// becomes one job, built from the COMMAND template. Values are substituted
 /// shell-quoted: input is never run as code.
 #[derive(Debug, Parser)]
@@ -68,14 +68,14 @@ pub struct Cli {
     #[arg(long = "help-full", action = clap::ArgAction::HelpLong)]
     pub help_full: Option<bool>,
     /// Run as GNU xargs 4.9; it must come first, the rest are xargs'
-    /// options and command (see `parx --xargs --help`).
+    /// options and command (see 'parx --xargs --help').
     #[arg(long = "xargs")]
     pub xargs: bool,
 
     /// Jobs to run at once (default: one per CPU).
     ///
     /// N, N% of the CPUs, +N or -N relative to the CPUs, or 0 for as many as
-    /// the system allows. Under `make -jN` (a `+` recipe) the default is make's
+    /// the system allows. Under 'make -jN' (a '+' recipe) the default is make's
     /// N, and make's jobserver tokens limit the whole build.
     #[arg(
         short = 'j',
@@ -87,7 +87,7 @@ pub struct Cli {
     )]
     pub jobs: Option<String>,
 
-    /// Read inputs from FILE (repeatable; each is one input source, like `:::: FILE`).
+    /// Read inputs from FILE (repeatable; each is one input source, like ':::: FILE').
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
     pub arg_file: Vec<PathBuf>,
 
@@ -388,7 +388,7 @@ pub struct Cli {
     #[arg(short = 'v')]
     pub show_command: bool,
 
-    /// Run the jobs (and parx) at niceness +N, as `nice -n N` does.
+    /// Run the jobs (and parx) at niceness +N, as 'nice -n N' does.
     #[arg(long = "nice", value_name = "N", allow_hyphen_values = true)]
     pub nice: Option<i32>,
 
@@ -429,8 +429,8 @@ pub struct Cli {
 
     /// Stop after failures or successes: now|soon,fail|success|done=N or N%.
     ///
-    /// `now` terminates the running jobs (not logged, so --resume runs them
-    /// again), `soon` lets them finish; nothing new starts either way. N% is a percentage of all the jobs: every
+    /// 'now' terminates the running jobs (not logged, so --resume runs them
+    /// again), 'soon' lets them finish; nothing new starts either way. N% is a percentage of all the jobs: every
     /// input is read before the first job starts (unless --total-jobs), and
     /// the exit status is the percentage of jobs that failed. 1 =
     /// soon,fail=1, 2 = now,fail=1, -1 = soon,success=1, -2 =
@@ -523,7 +523,7 @@ pub struct Cli {
     /// Print a shell completion script and exit.
     ///
     /// bash, zsh, fish, elvish or powershell, e.g.
-    /// `parx --completions bash > /etc/bash_completion.d/parx`.
+    /// 'parx --completions bash > /etc/bash_completion.d/parx'.
     #[arg(long = "completions", value_name = "SHELL", exclusive = true)]
     pub completions: Option<clap_complete::Shell>,
 
@@ -542,8 +542,8 @@ pub struct Cli {
 
     /// The command, then input sources (::: ARGS, :::: FILES).
     ///
-    /// `::: ARG...` (arguments), `:::: FILE...` (lines of files, `-` for
-    /// stdin); `:::+` and `::::+` link a source to the one before it.
+    /// '::: ARG...' (arguments), ':::: FILE...' (lines of files, '-' for
+    /// stdin); ':::+' and '::::+' link a source to the one before it.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
