@@ -149,7 +149,8 @@ where
     let mut config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(err) => {
-            eprintln!("parx: {err}\nTry 'parx --help' for more information.");
+            // (Worded as clap ends its own usage errors.)
+            eprintln!("parx: {err}\n\nFor more information, try '--help'.");
             return Exit::Code(OWN_ERROR);
         }
     };
