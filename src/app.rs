@@ -714,7 +714,10 @@ fn execute(
     // thread; packed (-X/-m) jobs hold up to ARG_MAX of values each, so
     // fewer of those; --pipe blocks likewise.
     let capacity = match config.packing {
-        _ if config.pipe.is_some() => 1, // each --pipe job holds a whole block
+        // Each --pipe job holds a whole block: handed over one at a time, so
+        // at most one block waits beside the running ones and the next
+        // one being read.
+        _ if config.pipe.is_some() => 0,
         config::Packing::Fill { .. } => 1,
         _ => 2 * config.slots + 16,
     };
@@ -1170,6 +1173,10 @@ fn execute(
                 Some(SaveTo::Table(..)) => job.args.iter().map(<[u8]>::to_vec).collect(),
                 None => Vec::new(),
             };
+            // (Its memory serves the next block read.)
+            if let Some(block) = job.input.take() {
+                pipe::recycle(block);
+            }
             // The output thread only goes away when this pool is done.
             let _ = done_tx.send(Finished {
                 seq: job.seq,

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal};
@@ -66,7 +66,10 @@ pub struct Queue<T = Job> {
 }
 
 impl<T> Queue<T> {
-    /// A queue holding at most `capacity` jobs not yet started.
+    /// A queue holding at most `capacity` jobs not yet started. With
+    /// `capacity` 0, [`Queue::push`] also waits until its job has been
+    /// taken: the producer then holds no second job meanwhile (`--pipe`,
+    /// where each job is a block of up to `--block` bytes).
     pub fn new(capacity: usize) -> Self {
         Self {
             injector: Injector::new(),
@@ -74,7 +77,7 @@ impl<T> Queue<T> {
             work: Condvar::new(),
             space: Condvar::new(),
             pool: Condvar::new(),
-            capacity: capacity.max(1),
+            capacity,
             pacer: None,
         }
     }
@@ -103,15 +106,11 @@ impl<T> Queue<T> {
     /// the job) once parx is stopping.
     pub fn push(&self, job: T, control: &Control) -> bool {
         let mut state = self.lock();
-        while state.queued >= self.capacity {
+        while state.queued >= self.capacity.max(1) {
             if control.is_stopping() {
                 return false;
             }
-            state = self
-                .space
-                .wait_timeout(state, STOP_POLL)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            state = self.wait_for_space(state);
         }
         if control.is_stopping() {
             return false;
@@ -127,7 +126,21 @@ impl<T> Queue<T> {
         if grow {
             self.pool.notify_all();
         }
+        if self.capacity == 0 {
+            // Hand to hand: back once a taker has it (or parx stops).
+            let mut state = self.lock();
+            while state.queued > 0 && !control.is_stopping() {
+                state = self.wait_for_space(state);
+            }
+        }
         true
+    }
+
+    fn wait_for_space<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.space
+            .wait_timeout(state, STOP_POLL)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
     }
 
     /// No more jobs will come.
@@ -771,6 +784,27 @@ mod tests {
     use crate::signal::{default_termseq, StopCause};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    #[test]
+    fn with_no_room_a_push_returns_once_its_job_is_taken() {
+        let queue: Queue<u32> = Queue::new(0);
+        let control = Control::new(1, default_termseq());
+        let returned = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(queue.push(7, &control));
+                returned.store(true, Ordering::Release);
+            });
+            // (Bounded by the test harness's own timeout.)
+            while queue.lock().queued == 0 {
+                std::thread::yield_now();
+            }
+            // Queued and not taken: the push cannot have returned.
+            assert!(!returned.load(Ordering::Acquire));
+            assert_eq!(queue.take(&control), Some(7));
+        });
+        assert!(returned.load(Ordering::Acquire));
+    }
 
     #[test]
     fn every_job_runs_once() {
