@@ -4,10 +4,9 @@
 //! A command line is spawned with posix_spawn from parx's own buffers
 //! (parx's `spawn` module: a packed command is not copied an argument at a
 //! time); a library user's `std::process::Command` is spawned by std. The
-//! job's stdout and stderr are pipes
-//! drained with poll(2) by the slot's own thread (no thread per job); the
-//! exit is awaited without reaping first, so the process group can be
-//! signalled safely until parx forgets it.
+//! job's stdout and stderr are pipes drained with poll(2) by the slot's own
+//! thread (no thread per job); the exit is awaited without reaping first,
+//! so the process group can be signalled safely until parx forgets it.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -393,17 +392,17 @@ pub fn run_job(
     terminal: &Terminal,
     scratch: &mut Scratch,
 ) -> Outcome {
-    let mut block_pipe = None;
-    let mut stdin = StdinFrom::Settings;
-    if job.input.is_some() && job.fifo.is_none() {
-        // (Without a BlockPipe, the block goes through a plain pipe.)
-        stdin = StdinFrom::NewPipe;
-        if let Ok((pipe, read)) = BlockPipe::new() {
-            block_pipe = Some((pipe, read));
-        }
-    } else if job.hold_stdin {
-        stdin = StdinFrom::NewPipe;
-    }
+    // A --pipe block goes through a BlockPipe, or (without one) a plain
+    // pipe, as a held stdin does.
+    let block_on_stdin = job.input.is_some() && job.fifo.is_none();
+    let (block_pipe, mut block_read) = match block_on_stdin {
+        true => BlockPipe::new().ok().unzip(),
+        false => (None, None),
+    };
+    let stdin = match block_on_stdin || job.hold_stdin {
+        true => StdinFrom::NewPipe,
+        false => StdinFrom::Settings,
+    };
     let (seq, slot);
     let env: Vec<(&OsStr, &OsStr)> = match &settings.dialect {
         Dialect::Parallel => {
@@ -425,7 +424,6 @@ pub fn run_job(
             None => Vec::new(),
         },
     };
-    let (block_pipe, mut block_read) = block_pipe.unzip();
     let mut start = || {
         let stdin = match &block_read {
             Some(read) => StdinFrom::Pipe(read.as_fd()),

@@ -119,7 +119,7 @@ where
     for (target, fd) in request.stdio.iter().enumerate() {
         let Some(fd) = fd else { continue };
         if fd.as_raw_fd() <= 2 {
-            moved.push(fd.try_clone_to_owned_above_stdio()?);
+            moved.push(dup_above_stdio(*fd)?);
             sources[target] = moved.last().map(AsRawFd::as_raw_fd);
         } else {
             sources[target] = Some(fd.as_raw_fd());
@@ -209,21 +209,15 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-trait CloneAboveStdio {
-    /// A close-on-exec duplicate numbered 3 or above.
-    fn try_clone_to_owned_above_stdio(&self) -> io::Result<OwnedFd>;
-}
-
-impl CloneAboveStdio for BorrowedFd<'_> {
-    fn try_clone_to_owned_above_stdio(&self) -> io::Result<OwnedFd> {
-        // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
-        let fd = unsafe { libc::fcntl(self.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-        Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+/// A close-on-exec duplicate of `fd` numbered 3 or above.
+fn dup_above_stdio(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor or -1.
+    let fd = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
     }
+    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 /// posix_spawn_file_actions_t, destroyed on drop.
