@@ -1002,19 +1002,16 @@ fn execute(
                     None => line,
                 }
             };
-            let mut line = line_for(&host);
-            // The shell line, for -v, messages and the job log: already built when
-            // the job runs through the shell.
-            let text = |line: &CommandLine| match line {
-                CommandLine::Shell(shell_line) => shell_line.clone(),
-                CommandLine::Direct(_) => fill_line(&config, &fill),
-            };
+            // The shell line, for -v, messages and the job log. (The line
+            // run is made for each attempt and dropped once started: a -X
+            // line holds up to ARG_MAX of arguments.)
+            let text = || fill_line(&config, &fill);
             if config.verbose {
-                let mut text = text(&line);
+                let mut text = text();
                 text.push(b'\n');
                 terminal.message(&String::from_utf8_lossy(&text));
             }
-            let announce = config.show_command.then(|| text(&line));
+            let announce = config.show_command.then(text);
             // The host this job's files were sent to, and the one it last ran on.
             let mut staged: Option<Arc<remote::Host>> = None;
             let mut ran_on = None;
@@ -1040,7 +1037,6 @@ fn execute(
                         previous = Some(failed);
                         attempt += 1;
                         host = pick_host();
-                        line = line_for(&host);
                         continue;
                     }
                     staged = Some(Arc::clone(on));
@@ -1066,7 +1062,6 @@ fn execute(
                     None => None,
                 };
                 let spec = JobSpec {
-                    line: &line,
                     seq: job.seq,
                     slot,
                     tag: tag_for(&config, &fill),
@@ -1082,6 +1077,7 @@ fn execute(
                 let outcome = SCRATCH.with(|s| {
                     exec::run_job(
                         &spec,
+                        line_for(&host),
                         &config.exec,
                         &control,
                         &terminal,
@@ -1096,7 +1092,7 @@ fn execute(
                         "parx: job {} timed out after {:.3}s: {}\n",
                         job.seq,
                         outcome.runtime.as_secs_f64(),
-                        String::from_utf8_lossy(&text(&line))
+                        String::from_utf8_lossy(&text())
                     ));
                 } else if !outcome.is_failure() {
                     runtimes.record(outcome.runtime);
@@ -1114,7 +1110,6 @@ fn execute(
                     });
                 if moved {
                     host = pick_host();
-                    line = line_for(&host);
                 }
                 // --retries: only the last attempt's output is kept.
                 if !outcome.is_failure() || attempt >= config.attempts || control.is_stopping() {
@@ -1150,7 +1145,7 @@ fn execute(
             }
             let table = matches!(config.results, Some(SaveTo::Table(..)));
             let command = if config.joblog.is_some() || config.halt.is_some() || table {
-                text(&line)
+                text()
             } else {
                 Vec::new()
             };

@@ -8,6 +8,7 @@
 //! thread (no thread per job); the exit is awaited without reaping first,
 //! so the process group can be signalled safely until parx forgets it.
 
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -219,11 +220,26 @@ enum StdinFrom<'a> {
     NewPipe,
 }
 
-/// Starts `line` as `settings` say, with `env` added to the environment:
+/// Lays `line` out to be started (a packed argv in its own buffers, not
+/// copied).
+fn prepare(line: CommandLine, settings: &ExecSettings) -> io::Result<spawn::Program> {
+    match line {
+        CommandLine::Direct(argv) => spawn::Program::from_values(argv),
+        CommandLine::Shell(text) => spawn::Program::from_words(
+            settings
+                .shell
+                .iter()
+                .map(|word| word.as_bytes())
+                .chain([b"-c".as_slice(), &text]),
+        ),
+    }
+}
+
+/// Starts `program` as `settings` say, with `env` added to the environment:
 /// spawned from parx's own buffers ([`crate::spawn`]), so a packed command
 /// is never copied an argument at a time.
-fn start_line(
-    line: &CommandLine,
+fn start_program(
+    program: &spawn::Program,
     settings: &ExecSettings,
     stdin: StdinFrom<'_>,
     env: &[(&OsStr, &OsStr)],
@@ -259,24 +275,12 @@ fn start_line(
         stderr.as_ref().map(|(_, w)| w.as_fd()),
     ];
     let own_group = settings.own_group && settings.stdin != JobStdin::Terminal;
-    let pid = match line {
-        CommandLine::Direct(argv) => spawn::spawn(&spawn::Request {
-            args: argv.iter(),
-            env,
-            stdio,
-            own_group,
-        }),
-        CommandLine::Shell(text) => spawn::spawn(&spawn::Request {
-            args: settings
-                .shell
-                .iter()
-                .map(|word| word.as_bytes())
-                .chain([b"-c".as_slice(), text]),
-            env,
-            stdio,
-            own_group,
-        }),
-    }?;
+    let pid = spawn::spawn(&spawn::Request {
+        program,
+        env,
+        stdio,
+        own_group,
+    })?;
     // (The child's ends close here, so the pipes end with the job.)
     Ok(Started {
         pid,
@@ -286,14 +290,17 @@ fn start_line(
     })
 }
 
-/// The message and shell-style status for a command that could not start.
-fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -> (String, i32) {
-    let name = match line {
-        CommandLine::Direct(argv) => {
-            String::from_utf8_lossy(argv.get(0).unwrap_or_default()).into_owned()
-        }
-        CommandLine::Shell(_) => settings.shell[0].to_string_lossy().into_owned(),
-    };
+/// The program `line` starts: its first word, or the shell.
+fn program_of<'s>(line: &CommandLine, settings: &'s ExecSettings) -> Cow<'s, [u8]> {
+    match line {
+        CommandLine::Direct(argv) => Cow::Owned(argv.get(0).unwrap_or_default().to_vec()),
+        CommandLine::Shell(_) => Cow::Borrowed(settings.shell[0].as_bytes()),
+    }
+}
+
+/// The message and shell-style status for `program`, which could not start.
+fn spawn_failure(program: &[u8], settings: &ExecSettings, err: &io::Error) -> (String, i32) {
+    let name = String::from_utf8_lossy(program);
     if let Dialect::Xargs { prefix, .. } = &settings.dialect {
         // As xargs words it: "xargs: NAME: No such file or directory".
         let why = crate::describe(err);
@@ -310,7 +317,7 @@ fn spawn_failure(line: &CommandLine, settings: &ExecSettings, err: &io::Error) -
             (format!("parx: {name}: No such file or directory\n"), 127)
         }
         io::ErrorKind::NotFound => (format!("parx: {name}: command not found\n"), 127),
-        io::ErrorKind::PermissionDenied if std::path::Path::new(&name).is_dir() => {
+        io::ErrorKind::PermissionDenied if std::path::Path::new(OsStr::from_bytes(program)).is_dir() => {
             (format!("parx: {name}: cannot execute: is a directory\n"), 126)
         }
         io::ErrorKind::PermissionDenied => (format!("parx: {name}: cannot execute: permission denied\n"), 126),
@@ -356,11 +363,10 @@ fn spawn_when_possible(
     }
 }
 
-/// One job to run.
+/// One job to run (what it executes is passed beside it, to be dropped
+/// once it has started).
 #[derive(Debug)]
 pub struct JobSpec<'a> {
-    /// What to execute.
-    pub line: &'a CommandLine,
     /// Sequence number, from 1.
     pub seq: u64,
     /// Slot, from 0.
@@ -384,9 +390,14 @@ pub struct JobSpec<'a> {
     pub hold_stdin: bool,
 }
 
-/// Runs one job to completion.
+/// Runs one job, `line`, to completion.
+///
+/// `line` is dropped as soon as the job has started: a packed (`-X`)
+/// command holds up to ARG_MAX of arguments, which each running slot would
+/// otherwise keep for the whole run of its job.
 pub fn run_job(
     job: &JobSpec<'_>,
+    line: CommandLine,
     settings: &ExecSettings,
     control: &Arc<Control>,
     terminal: &Terminal,
@@ -424,28 +435,38 @@ pub fn run_job(
             None => Vec::new(),
         },
     };
+    let name = program_of(&line, settings);
+    let mut line = Some(line);
+    let mut prepared = None;
     let mut start = || {
         let stdin = match &block_read {
             Some(read) => StdinFrom::Pipe(read.as_fd()),
             None => stdin,
         };
-        let started = start_line(job.line, settings, stdin, &env);
+        if prepared.is_none() {
+            let line = line
+                .take()
+                .ok_or_else(|| io::Error::other("started already"))?;
+            prepared = Some(prepare(line, settings)?);
+        }
+        let program = prepared.as_ref().expect("prepared above");
+        let started = start_program(program, settings, stdin, &env);
         if started.is_ok() {
-            // The job has its copy (and `tap` counts what it leaves).
+            // The job has its copies (and `tap` counts what the job leaves).
             block_read = None;
+            prepared = None;
         }
         started
     };
     let context = (settings, control, terminal);
-    spawn_and_run(&mut start, job, block_pipe, context, scratch)
+    spawn_and_run(&mut start, job, &name, block_pipe, context, scratch)
 }
 
 /// Runs one job from a `Command` already built, as [`run_job`] does from the
 /// spawn on: the library's `Runner::from_fn`, whose closure builds the
 /// command, uses it. `cmd` must pipe stdout and stderr unless the mode is
 /// `Ungroup`, and should put the job in a process group of its own
-/// (`process_group(0)`) so stopping it reaches its whole tree; `job.line`
-/// only names the program in a message when it cannot start.
+/// (`process_group(0)`) so stopping it reaches its whole tree.
 pub fn run_command(
     cmd: Command,
     job: &JobSpec<'_>,
@@ -454,6 +475,7 @@ pub fn run_command(
     terminal: &Terminal,
     scratch: &mut Scratch,
 ) -> Outcome {
+    let program = cmd.get_program().as_bytes().to_vec();
     // (Dropped once spawned: it holds a copy of every argument.)
     let mut cmd = Some(cmd);
     let mut start = || {
@@ -469,6 +491,7 @@ pub fn run_command(
     spawn_and_run(
         &mut start,
         job,
+        &program,
         None,
         (settings, control, terminal),
         scratch,
@@ -499,6 +522,7 @@ impl BlockPipe {
 fn spawn_and_run(
     start: &mut dyn FnMut() -> io::Result<Started>,
     job: &JobSpec<'_>,
+    program: &[u8],
     block_pipe: Option<BlockPipe>,
     (settings, control, terminal): (&ExecSettings, &Arc<Control>, &Terminal),
     scratch: &mut Scratch,
@@ -535,7 +559,7 @@ fn spawn_and_run(
     let child = match spawn_when_possible(start, control) {
         Ok(child) => child,
         Err(err) => {
-            let (message, code) = spawn_failure(job.line, settings, &err);
+            let (message, code) = spawn_failure(program, settings, &err);
             match settings.mode {
                 OutputMode::Group | OutputMode::KeepOrder => {
                     // Part of the job's own stderr, so it lands in order.

@@ -145,6 +145,11 @@ impl Values {
             .extend(other.ends[from..to].iter().map(|&end| end - start + shift));
     }
 
+    /// The bytes of every value back to back, and where each ends.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, Vec<usize>) {
+        (self.bytes, self.ends)
+    }
+
     /// Appends the next record of `reader` as a value; false at the end.
     fn push_record<R: Read>(&mut self, reader: &mut RecordReader<R>) -> io::Result<bool> {
         if !reader.append_record(&mut self.bytes)? {

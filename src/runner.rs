@@ -316,8 +316,7 @@ impl<T> Shared<T> {
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
         }
-        let mut spec = JobSpec {
-            line: &CommandLine::Shell(Vec::new()),
+        let spec = JobSpec {
             seq,
             slot,
             tag: None,
@@ -328,26 +327,21 @@ impl<T> Shared<T> {
             hold_stdin: false,
         };
         let outcome = match (self.prepare)(&input, fill) {
-            Prepared::Line(line) => {
-                spec.line = &line;
-                SCRATCH.with(|s| {
-                    exec::run_job(
-                        &spec,
-                        &self.settings,
-                        &self.control,
-                        terminal,
-                        &mut s.borrow_mut(),
-                    )
-                })
-            }
+            Prepared::Line(line) => SCRATCH.with(|s| {
+                exec::run_job(
+                    &spec,
+                    line,
+                    &self.settings,
+                    &self.control,
+                    terminal,
+                    &mut s.borrow_mut(),
+                )
+            }),
             Prepared::Command(mut cmd) => {
                 cmd.stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .process_group(0);
-                let name =
-                    CommandLine::Direct(std::iter::once(cmd.get_program().as_bytes()).collect());
-                spec.line = &name;
                 SCRATCH.with(|s| {
                     exec::run_command(
                         cmd,

@@ -7,10 +7,11 @@
 //! argument beside its bytes), and captures the whole environment again on
 //! every spawn that adds a variable. A packed (`-X`) command holds up to
 //! ARG_MAX of arguments, some 130,000 short ones here, so each slot that
-//! spawned one held about 7 MiB for it. Here the strings are laid out once,
-//! back to back and NUL-terminated, with one pointer array: 9 bytes an
-//! argument beside its bytes, freed when the spawn returns. (The `nix`
-//! crate's spawn takes one `CString` per argument too.)
+//! spawned one held about 7 MiB for it. Here a [`Program`] takes over the
+//! job's argv buffers and lays them out in place, NUL-terminated back to
+//! back with one pointer array (9 bytes an argument beside its bytes, and
+//! no copy), and the job drops it once started. (The `nix` crate's spawn
+//! takes one `CString` per argument too.)
 //!
 //! What the child gets is what std's posix_spawn path gives it: the
 //! program looked up in `PATH` when its name has no `/`, stdin, stdout and
@@ -38,10 +39,96 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use crate::input::Values;
+
+/// A command laid out for posix_spawn: the program and its arguments
+/// NUL-terminated, back to back, and a null-terminated array of pointers to
+/// them (into a buffer that is never changed once they are made).
+pub(crate) struct Program {
+    strings: Vec<u8>,
+    argv: Vec<*const libc::c_char>,
+}
+
+impl Program {
+    /// `values` (the program, then its arguments), laid out in their own
+    /// buffers: a NUL goes in after each value, which moves the bytes along
+    /// in place, and where each value ends becomes where it starts, then
+    /// its pointer. A packed command of ARG_MAX is not copied again.
+    pub(crate) fn from_values(values: Values) -> io::Result<Self> {
+        let (mut strings, mut at) = values.into_parts();
+        if strings.contains(&0) {
+            return Err(nul_byte());
+        }
+        let Some(&end) = at.last() else {
+            // (No program at all is a program that is not there, as for exec.)
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        };
+        strings.resize(end + at.len(), 0);
+        // From the last value back, each moves right by its index: its
+        // place ends before the one already moved after it.
+        for i in (0..at.len()).rev() {
+            let start = if i == 0 { 0 } else { at[i - 1] };
+            let end = at[i];
+            strings.copy_within(start..end, start + i);
+            strings[end + i] = 0;
+            at[i] = start + i;
+        }
+        Ok(Self::with_starts(strings, at))
+    }
+
+    /// `words` (the program, then its arguments), copied.
+    pub(crate) fn from_words<'a>(
+        words: impl Iterator<Item = &'a [u8]> + Clone,
+    ) -> io::Result<Self> {
+        let (count, bytes) = words
+            .clone()
+            .fold((0, 0), |(n, bytes), word| (n + 1, bytes + word.len() + 1));
+        if count == 0 {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        let mut strings = Vec::with_capacity(bytes);
+        let mut at = Vec::with_capacity(count + 1);
+        for word in words {
+            if word.contains(&0) {
+                return Err(nul_byte());
+            }
+            at.push(strings.len());
+            strings.extend_from_slice(word);
+            strings.push(0);
+        }
+        Ok(Self::with_starts(strings, at))
+    }
+
+    /// `strings` with the strings starting at `at`: the pointers, made in
+    /// `at`'s own allocation.
+    fn with_starts(strings: Vec<u8>, mut at: Vec<usize>) -> Self {
+        at.push(usize::MAX);
+        let base = strings.as_ptr();
+        let argv = at
+            .into_iter()
+            .map(|i| match i {
+                usize::MAX => std::ptr::null(),
+                i => base.wrapping_add(i).cast(),
+            })
+            .collect();
+        Self { strings, argv }
+    }
+
+    /// The program's name, as given.
+    pub(crate) fn name(&self) -> &[u8] {
+        let end = self.strings.iter().position(|&b| b == 0);
+        &self.strings[..end.unwrap_or(self.strings.len())]
+    }
+}
+
+fn nul_byte() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte")
+}
+
 /// What to start, and with which standard streams.
-pub(crate) struct Request<'a, A> {
-    /// The program, then its arguments.
-    pub args: A,
+pub(crate) struct Request<'a> {
+    /// The program and its arguments.
+    pub program: &'a Program,
     /// Variables added to (or replacing those of) parx's environment.
     pub env: &'a [(&'a OsStr, &'a OsStr)],
     /// The child's stdin, stdout and stderr: `None` inherits parx's own.
@@ -54,36 +141,14 @@ pub(crate) struct Request<'a, A> {
 ///
 /// Errors as `Command::spawn` reports them: the OS error posix_spawn
 /// returned (`NotFound` for a missing program, `EAGAIN` while the system is
-/// out of processes), or `InvalidInput` when an argument holds a NUL byte,
-/// which a command line cannot carry.
-pub(crate) fn spawn<'a, A>(request: &Request<'_, A>) -> io::Result<u32>
-where
-    A: Iterator<Item = &'a [u8]> + Clone,
-{
-    let nul_byte = || io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL byte");
-    // (No program at all is a program that is not there, as for exec.)
-    let Some(name) = request.args.clone().next() else {
-        return Err(io::Error::from_raw_os_error(libc::ENOENT));
-    };
+/// out of processes), or `InvalidInput` when a variable holds a NUL byte
+/// (as [`Program`] refuses an argument that does), which a command cannot
+/// carry.
+pub(crate) fn spawn(request: &Request<'_>) -> io::Result<u32> {
+    let name = request.program.name();
     let search = !name.contains(&b'/');
-    // Every string NUL-terminated, back to back: the arguments, then the
-    // environment; where each starts, then (once `strings` no longer
-    // moves) the pointer arrays in the same allocations, each ending with
-    // a null.
-    let (args, arg_bytes) = request
-        .args
-        .clone()
-        .fold((0, 0), |(n, bytes), arg| (n + 1, bytes + arg.len() + 1));
-    let mut strings = Vec::with_capacity(arg_bytes + 4096);
-    let mut argv_at = Vec::with_capacity(args + 1);
-    for arg in request.args.clone() {
-        if arg.contains(&0) {
-            return Err(nul_byte());
-        }
-        argv_at.push(strings.len());
-        strings.extend_from_slice(arg);
-        strings.push(0);
-    }
+    // The environment's strings the same way, in a buffer of their own.
+    let mut strings = Vec::with_capacity(4096);
     let mut envp_at = Vec::new();
     for (name, value) in std::env::vars_os() {
         if !request.env.iter().any(|(n, _)| *n == name.as_os_str()) {
@@ -98,18 +163,9 @@ where
         envp_at.push(strings.len());
         push_variable(&mut strings, name, value);
     }
-    let base = strings.as_ptr();
-    let pointers = |mut at: Vec<usize>| -> Vec<*const libc::c_char> {
-        at.push(usize::MAX);
-        at.into_iter()
-            .map(|i| match i {
-                usize::MAX => std::ptr::null(),
-                i => base.wrapping_add(i).cast(),
-            })
-            .collect()
-    };
-    let argv = pointers(argv_at);
-    let envp = pointers(envp_at);
+    // (The same layout as a program's: strings and pointers to them.)
+    let envp = Program::with_starts(strings, envp_at);
+    let (argv, envp) = (&request.program.argv, &envp.argv);
 
     // A descriptor the child gets as 0, 1 or 2 must not itself be 0, 1 or
     // 2 (possible when parx was started with one of them closed): the
@@ -157,7 +213,7 @@ where
             Err(rc)
         }
     };
-    let mut spawned = launch(search, &argv);
+    let mut spawned = launch(search, argv);
     if spawned == Err(libc::ENOEXEC) {
         // An executable file without a `#!` line: run it with /bin/sh, as
         // execvp does (and so GNU xargs, and the shell GNU parallel uses).
@@ -305,9 +361,9 @@ mod tests {
     /// Runs `args` through [`spawn`]; its stdout and exit code.
     fn run(args: &[&[u8]], env: &[(&OsStr, &OsStr)], own_group: bool) -> (String, i32) {
         let (read, write) = crate::sys::pipe().expect("pipe");
-        let args = args.iter().copied();
+        let program = Program::from_values(args.iter().collect()).expect("no NUL");
         let pid = spawn(&Request {
-            args: args.into_iter(),
+            program: &program,
             env,
             stdio: [None, Some(write.as_fd()), None],
             own_group,
@@ -392,23 +448,44 @@ mod tests {
     }
 
     #[test]
+    fn values_are_laid_out_in_place_each_nul_terminated() {
+        let words: [&[u8]; 5] = [b"printf", b"%s|", b"", b"a b", b"\xff\xfe"];
+        let program = Program::from_values(words.into_iter().collect()).expect("no NUL");
+        assert_eq!(program.name(), b"printf");
+        assert_eq!(program.argv.len(), words.len() + 1);
+        assert!(program.argv[words.len()].is_null());
+        for (i, word) in words.iter().enumerate() {
+            // SAFETY: every pointer but the last points at a NUL-terminated
+            // string in `program.strings`, which lives as long as `program`.
+            let got = unsafe { std::ffi::CStr::from_ptr(program.argv[i]) };
+            assert_eq!(got.to_bytes(), *word, "argument {i}");
+        }
+        assert_eq!(program.strings, b"printf\0%s|\0\0a b\0\xff\xfe\0");
+        // And what the child gets (the empty argument included).
+        let (out, code) = run(&words[..4], &[], false);
+        assert_eq!((out.as_str(), code), ("|a b|", 0));
+    }
+
+    #[test]
     fn exit_codes_and_errors_come_back() {
         assert_eq!(sh("exit 3", &[], false).1, 3);
         let nul = [b"echo".as_slice(), b"a\0b"];
-        let err = spawn(&Request {
-            args: nul.into_iter(),
-            env: &[],
-            stdio: [None; 3],
-            own_group: false,
-        })
-        .expect_err("NUL byte");
+        let err = Program::from_words(nul.into_iter())
+            .err()
+            .expect("NUL byte");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        let err = Program::from_values(nul.into_iter().collect())
+            .err()
+            .expect("NUL byte");
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         for name in [
             b"parx-no-such-program".as_slice(),
             b"./parx-no-such-program",
         ] {
+            let program = Program::from_words([name].into_iter()).expect("no NUL");
+            // (from_words here, from_values in `run`: both layouts start.)
             let err = spawn(&Request {
-                args: [name].into_iter(),
+                program: &program,
                 env: &[],
                 stdio: [None; 3],
                 own_group: false,

@@ -471,7 +471,6 @@ fn execute(
         let outcome = if run {
             let line = CommandLine::Direct(command.argv);
             let spec = JobSpec {
-                line: &line,
                 seq: command.seq,
                 slot,
                 tag: None,
@@ -482,7 +481,14 @@ fn execute(
                 fifo: None,
             };
             let outcome = SCRATCH.with(|s| {
-                exec::run_job(&spec, &settings, &control, &terminal, &mut s.borrow_mut())
+                exec::run_job(
+                    &spec,
+                    line,
+                    &settings,
+                    &control,
+                    &terminal,
+                    &mut s.borrow_mut(),
+                )
             });
             judge(
                 outcome.status,
